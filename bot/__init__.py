@@ -1,0 +1,5 @@
+"""A chat bot that remembers each person: per-user history and profile facts."""
+
+from .settings import Settings
+
+__all__ = ["Settings"]

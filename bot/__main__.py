@@ -1,0 +1,100 @@
+"""Command line: `python -m bot [discord|console] ...`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from pathlib import Path
+
+from .agent import describe_model, select_model
+from .chat import ChatService
+from .console import run_console
+from .memory import MemoryStore
+from .settings import Settings, SettingsError
+
+log = logging.getLogger("bot")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    sub = parser.add_subparsers(dest="frontend")
+    sub.add_parser("discord", help="run the Discord bot (needs DISCORD_TOKEN)")
+    console = sub.add_parser("console", help="chat in this terminal (stdin/stdout)")
+    console.add_argument("--user", default=None, help="who you are (default: your login name)")
+    console.add_argument("--db", type=Path, default=None, help="memory file (MEMORY_DB_PATH)")
+    return parser.parse_args(argv)
+
+
+def setup_logging() -> None:
+    # Logs go to stderr so stdout carries only the conversation (it may be piped).
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # The SDK and HTTP client are chatty at INFO; their warnings still show.
+    for noisy in ("openai", "httpx", "openai.agents"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+async def run_console_frontend(settings: Settings, user: str) -> None:
+    log.info(
+        "console channel; memory in %s; model: %s",
+        settings.memory_db_path,
+        describe_model(settings),
+    )
+    async with MemoryStore(settings.memory_db_path) as store:
+        service = ChatService(
+            store,
+            select_model(settings),
+            history_window=settings.history_window,
+            command_prefix=settings.command_prefix,
+        )
+        await run_console(service, user, show_added=settings.show_turn_embed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    overrides = {}
+    if getattr(args, "db", None) is not None:
+        overrides["memory_db_path"] = args.db
+    try:
+        settings = Settings(**overrides)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging()
+
+    frontend = args.frontend
+    if frontend == "discord" and not settings.discord_token:
+        print(
+            "error: DISCORD_TOKEN is not set; put it in .env or the environment.", file=sys.stderr
+        )
+        return 2
+    if frontend is None:
+        if settings.discord_token:
+            frontend = "discord"
+        else:
+            print(
+                "DISCORD_TOKEN is not set: starting the console channel instead.", file=sys.stderr
+            )
+            frontend = "console"
+
+    try:
+        if frontend == "discord":
+            from .discord_bot import run_discord
+
+            asyncio.run(run_discord(settings))
+        else:
+            user = getattr(args, "user", None) or getpass.getuser() or "local"
+            asyncio.run(run_console_frontend(settings, user))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""The agent: instructions, the memory tools, and which model answers.
+
+The caller's identity reaches the tools only through `UserContext` (the run context), never as
+a tool argument, so no model output can read or write another person's memory.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from agents import Agent, Model, RunContextWrapper, function_tool
+from agents.models.openai_chatcompletions import OpenAIChatCompletionsModel
+from agents.models.openai_responses import OpenAIResponsesModel
+from openai import AsyncOpenAI
+
+from .memory import FACT_NAMES
+from .offline_model import OfflineModel
+
+if TYPE_CHECKING:
+    from .memory import MemoryStore
+    from .settings import Settings
+
+DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
+MAX_FACT_CHARS = 100
+SAVE_TOOL = "save_facts"
+READ_TOOL = "read_facts"
+
+INSTRUCTIONS = """\
+You are a friendly chat bot with a memory. You remember two facts about the person you are
+talking to: their name and their city.
+- When they tell you their name or where they live (or that they moved), call save_facts.
+- When they ask about their name or city, or what you know about them, call read_facts and
+  answer from its result. Never guess: if a fact is missing, say you don't know it yet.
+- Never claim to remember something read_facts did not return.
+Keep answers short and warm."""
+
+
+@dataclass
+class UserContext:
+    """Per-run facts for the tools: whose memory this turn touches, and where it lives.
+
+    Fact writes are held in `pending_facts` and stored with the turn's history in one
+    transaction when the turn completes, so a failed turn changes nothing.
+    """
+
+    user_key: str
+    store: MemoryStore
+    pending_facts: dict[str, str] = field(default_factory=dict)
+
+    async def current_facts(self) -> dict[str, str]:
+        facts = await self.store.facts(self.user_key)
+        facts.update(self.pending_facts)
+        return facts
+
+
+# Control characters (Cc) and invisible format characters (Cf: zero-width space/joiners,
+# bidi overrides) are stripped; everything else, quotes and emoji included, is kept verbatim.
+_INVISIBLE = {"Cc", "Cf"}
+_SPACES = re.compile(r"\s+")
+
+
+def clean_fact_value(value: str) -> str:
+    """A fact value as stored: visible characters only, single-spaced, capped in length."""
+    visible = "".join(
+        " " if ch in "\t\n\r" else ch
+        for ch in value
+        if ch in "\t\n\r" or unicodedata.category(ch) not in _INVISIBLE
+    )
+    return _SPACES.sub(" ", visible).strip()[:MAX_FACT_CHARS].strip()
+
+
+@function_tool(name_override=SAVE_TOOL)
+async def save_facts(
+    ctx: RunContextWrapper[UserContext],
+    name: str | None = None,
+    city: str | None = None,
+) -> str:
+    """Remember the user's name and/or city. Pass only the facts the user just stated.
+
+    Args:
+        name: The name the user wants to be called, exactly as they gave it.
+        city: The city the user lives in, exactly as they gave it.
+    """
+    saved: dict[str, str] = {}
+    for fact, raw in (("name", name), ("city", city)):
+        if raw is None:
+            continue
+        value = clean_fact_value(raw)
+        if value:
+            ctx.context.pending_facts[fact] = value
+            saved[fact] = value
+    if not saved:
+        return json.dumps({"saved": {}, "error": "no name or city given"})
+    return json.dumps({"saved": saved}, ensure_ascii=False)
+
+
+@function_tool(name_override=READ_TOOL)
+async def read_facts(ctx: RunContextWrapper[UserContext]) -> str:
+    """Read what is remembered about the user: their name and city (null when unknown)."""
+    facts = await ctx.context.current_facts()
+    return json.dumps({fact: facts.get(fact) for fact in FACT_NAMES}, ensure_ascii=False)
+
+
+def build_agent(model: Model | str) -> Agent[UserContext]:
+    """The memory agent, answering through `model`."""
+    return Agent[UserContext](
+        name="Memory bot",
+        instructions=INSTRUCTIONS,
+        tools=[save_facts, read_facts],
+        model=model,
+    )
+
+
+def select_model(settings: Settings) -> Model:
+    """The model the settings ask for: offline unless a key or base URL is configured."""
+    if settings.use_offline_model:
+        return OfflineModel()
+    name = settings.bot_model or DEFAULT_OPENAI_MODEL
+    if settings.openai_base_url:
+        # OpenAI-compatible servers (Ollama, vLLM, LM Studio) speak Chat Completions and
+        # often need no key; the client insists on one, so a placeholder stands in.
+        client = AsyncOpenAI(
+            base_url=settings.openai_base_url,
+            api_key=settings.openai_api_key or "not-needed",
+        )
+        return OpenAIChatCompletionsModel(model=name, openai_client=client)
+    return OpenAIResponsesModel(
+        model=name, openai_client=AsyncOpenAI(api_key=settings.openai_api_key)
+    )
+
+
+def describe_model(settings: Settings) -> str:
+    """A log-safe description of the model in use (never the key)."""
+    if settings.use_offline_model:
+        return "offline model (no network)"
+    name = settings.bot_model or DEFAULT_OPENAI_MODEL
+    if settings.openai_base_url:
+        return f"{name} via Chat Completions at {settings.openai_base_url}"
+    return f"{name} via OpenAI Responses API"

@@ -1,0 +1,163 @@
+"""One chat turn for one user, and the chat commands, for every front end.
+
+A front end hands over (user key, text) and renders what comes back; it never touches SQLite
+or the agent directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents import Agent, Model, RunConfig, Runner, TResponseInputItem
+
+from .agent import UserContext, build_agent
+from .memory import ForgetReport, MemoryStore, TurnSession
+from .render import render_forget, render_history
+
+log = logging.getLogger(__name__)
+
+HISTORY_PAGE_SIZE = 10
+MAX_AGENT_STEPS = 6
+
+TURN_FAILED = (
+    "Sorry, I couldn't answer that just now, and nothing from this message was stored. "
+    "Please try again."
+)
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """What a turn produced: the reply, and exactly the items it added to history."""
+
+    reply: str
+    added: list[TResponseInputItem] = field(default_factory=list)
+    ok: bool = True
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a front end shows for one incoming line: a turn's result or a command's text."""
+
+    text: str
+    added: list[TResponseInputItem] = field(default_factory=list)
+    is_command: bool = False
+
+
+class ChatService:
+    """Runs turns (per-user FIFO order, users in parallel) and the chat commands."""
+
+    def __init__(
+        self,
+        store: MemoryStore,
+        model: Model,
+        *,
+        history_window: int = 10,
+        command_prefix: str = "!",
+        tracing_disabled: bool = True,
+    ) -> None:
+        self.store = store
+        self.agent: Agent[UserContext] = build_agent(model)
+        self.history_window = history_window
+        self.command_prefix = command_prefix
+        self._run_config = RunConfig(tracing_disabled=tracing_disabled)
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._lock_users: dict[str, int] = {}
+
+    @contextlib.asynccontextmanager
+    async def _user_lock(self, user_key: str) -> AsyncIterator[None]:
+        # asyncio.Lock wakes waiters in arrival order, which makes each user's turns FIFO.
+        # Locks are dropped when nobody holds or waits on them, so the map stays small.
+        lock = self._locks.setdefault(user_key, asyncio.Lock())
+        self._lock_users[user_key] = self._lock_users.get(user_key, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._lock_users[user_key] -= 1
+            if self._lock_users[user_key] == 0:
+                del self._lock_users[user_key]
+                del self._locks[user_key]
+
+    async def turn(self, user_key: str, text: str) -> TurnResult:
+        """Run the agent for one message and store the turn, all or nothing."""
+        async with self._user_lock(user_key):
+            session = TurnSession(self.store, user_key, self.history_window)
+            context = UserContext(user_key=user_key, store=self.store)
+            try:
+                result = await Runner.run(
+                    self.agent,
+                    text,
+                    session=session,
+                    context=context,
+                    max_turns=MAX_AGENT_STEPS,
+                    run_config=self._run_config,
+                )
+                reply = str(result.final_output or "").strip() or "(no answer)"
+                await self.store.commit_turn(user_key, session.pending, context.pending_facts)
+            except Exception:
+                log.exception("turn failed for %s; nothing was stored", user_key)
+                return TurnResult(reply=TURN_FAILED, ok=False)
+            return TurnResult(reply=reply, added=list(session.pending))
+
+    # --- commands -------------------------------------------------------------------------
+
+    async def history(self, user_key: str, page: int = 1) -> str:
+        """The rendered `!history` page for this user."""
+        facts = await self.store.facts(user_key)
+        history_page = await self.store.history_page(user_key, page, HISTORY_PAGE_SIZE)
+        return render_history(facts, history_page)
+
+    async def forget(self, user_key: str) -> tuple[ForgetReport, str]:
+        """Erase this user's memory; waits for their running turn so nothing reappears."""
+        async with self._user_lock(user_key):
+            report = await self.store.forget(user_key)
+        return report, render_forget(report)
+
+    async def export(self, user_key: str) -> dict[str, Any]:
+        """Everything stored about this user, JSON-ready."""
+        return await self.store.export(user_key)
+
+    def help_text(self) -> str:
+        p = self.command_prefix
+        return "\n".join(
+            [
+                "Talk to me normally; I remember your name and city, and our conversation.",
+                f"{p}history [page]  show what I've stored about you (page 1 is the newest)",
+                f"{p}forget          erase everything I've stored about you",
+                f"{p}help            this message",
+            ]
+        )
+
+    async def handle(self, user_key: str, text: str) -> Reply:
+        """One line from a text front end: a chat command, or a turn."""
+        stripped = text.strip()
+        if stripped.startswith(self.command_prefix):
+            command, _, argument = stripped[len(self.command_prefix) :].partition(" ")
+            command = command.lower()
+            if command == "history":
+                return Reply(await self._history_command(user_key, argument), is_command=True)
+            if command == "forget":
+                return Reply((await self.forget(user_key))[1], is_command=True)
+            if command == "help":
+                return Reply(self.help_text(), is_command=True)
+            return Reply(
+                f"Unknown command {self.command_prefix}{command}. Try {self.command_prefix}help.",
+                is_command=True,
+            )
+        if not stripped:
+            return Reply("Say something and I'll answer.", is_command=True)
+        result = await self.turn(user_key, stripped)
+        return Reply(result.reply, added=result.added)
+
+    async def _history_command(self, user_key: str, argument: str) -> str:
+        argument = argument.strip()
+        if not argument:
+            return await self.history(user_key)
+        if not argument.isdigit() or int(argument) < 1:
+            return f"Usage: {self.command_prefix}history [page], where page is 1 or more."
+        return await self.history(user_key, int(argument))

@@ -1,0 +1,213 @@
+"""A deterministic model that needs no network.
+
+It reads the newest user message, and answers statements of name/city and questions about them
+by calling the same memory tools a real model would; the runner executes those calls and the
+model then phrases the answer from the tool outputs. Anything else gets a plain explanation of
+what the offline model can do. It never states a fact a tool did not return.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from agents import Model, ModelResponse, ModelSettings, ModelTracing, TResponseInputItem, Usage
+from openai.types.responses import (
+    Response,
+    ResponseCompletedEvent,
+    ResponseFunctionToolCall,
+    ResponseOutputMessage,
+    ResponseOutputText,
+    ResponseTextDeltaEvent,
+)
+
+from .intents import Intents, parse_intents
+
+SAVE_TOOL = "save_facts"
+READ_TOOL = "read_facts"
+MODEL_NAME = "offline"
+
+HELP_TEXT = (
+    "I'm the offline model (no AI service is configured), so I only understand your name and "
+    'city. Try "My name is Ada and I live in Lisbon", then ask "What\'s my city?" or '
+    '"What do you know about me?". !history shows what I stored, !forget erases it.'
+)
+
+
+def message_text(item: TResponseInputItem | dict[str, Any]) -> str:
+    """The plain text of a message item, whichever content shape it uses."""
+    content = item.get("content")
+    if isinstance(content, str):
+        return content
+    parts = []
+    for part in content or []:
+        if isinstance(part, dict):
+            parts.append(part.get("text") or part.get("refusal") or "")
+    return "".join(parts)
+
+
+class OfflineModel(Model):
+    """The offline stand-in for an LLM; see the module docstring."""
+
+    async def get_response(
+        self,
+        system_instructions: str | None,
+        input: str | list[TResponseInputItem],
+        model_settings: ModelSettings,
+        tools: list[Any],
+        output_schema: Any,
+        handoffs: list[Any],
+        tracing: ModelTracing,
+        *,
+        previous_response_id: str | None = None,
+        conversation_id: str | None = None,
+        prompt: Any = None,
+    ) -> ModelResponse:
+        return ModelResponse(output=self.respond(input), usage=Usage(requests=1), response_id=None)
+
+    async def stream_response(
+        self,
+        system_instructions: str | None,
+        input: str | list[TResponseInputItem],
+        model_settings: ModelSettings,
+        tools: list[Any],
+        output_schema: Any,
+        handoffs: list[Any],
+        tracing: ModelTracing,
+        *,
+        previous_response_id: str | None = None,
+        conversation_id: str | None = None,
+        prompt: Any = None,
+    ) -> AsyncIterator[Any]:
+        output = self.respond(input)
+        sequence = 0
+        for index, item in enumerate(output):
+            if isinstance(item, ResponseOutputMessage):
+                for part in item.content:
+                    if isinstance(part, ResponseOutputText):
+                        yield ResponseTextDeltaEvent(
+                            type="response.output_text.delta",
+                            item_id=item.id,
+                            output_index=index,
+                            content_index=0,
+                            delta=part.text,
+                            logprobs=[],
+                            sequence_number=sequence,
+                        )
+                        sequence += 1
+        response = Response(
+            id=f"offline-{uuid.uuid4().hex}",
+            created_at=0,
+            model=MODEL_NAME,
+            object="response",
+            output=output,
+            tool_choice="auto",
+            tools=[],
+            top_p=None,
+            parallel_tool_calls=False,
+            status="completed",
+        )
+        yield ResponseCompletedEvent(
+            type="response.completed", response=response, sequence_number=sequence
+        )
+
+    # --- the decision -------------------------------------------------------------------
+
+    def respond(self, input: str | list[TResponseInputItem]) -> list[Any]:
+        """The output items for this model call: one tool call, or the final message."""
+        items: list[Any] = [{"role": "user", "content": input}] if isinstance(input, str) else input
+        start = _last_user_message(items)
+        if start is None:
+            return [_message(HELP_TEXT)]
+        intents = parse_intents(message_text(items[start]))
+        outputs = _tool_outputs(items[start + 1 :])
+
+        statement = {k: v for k, v in (("name", intents.name), ("city", intents.city)) if v}
+        if statement and SAVE_TOOL not in outputs:
+            return [_call(SAVE_TOOL, statement)]
+        if (intents.asks_name or intents.asks_city) and READ_TOOL not in outputs:
+            return [_call(READ_TOOL, {})]
+        return [_message(_compose(intents, outputs))]
+
+
+def _last_user_message(items: list[Any]) -> int | None:
+    for index in range(len(items) - 1, -1, -1):
+        item = items[index]
+        if isinstance(item, dict) and item.get("role") == "user":
+            return index
+    return None
+
+
+def _tool_outputs(turn_items: list[Any]) -> dict[str, dict[str, Any]]:
+    """Tool name → parsed output, for the calls already answered in this turn."""
+    names: dict[str, str] = {}
+    outputs: dict[str, dict[str, Any]] = {}
+    for item in turn_items:
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") == "function_call":
+            names[item["call_id"]] = item["name"]
+        elif item.get("type") == "function_call_output" and item.get("call_id") in names:
+            raw = item.get("output")
+            try:
+                parsed = json.loads(raw) if isinstance(raw, str) else {}
+            except json.JSONDecodeError:
+                parsed = {}
+            outputs[names[item["call_id"]]] = parsed if isinstance(parsed, dict) else {}
+    return outputs
+
+
+def _compose(intents: Intents, outputs: dict[str, dict[str, Any]]) -> str:
+    sentences: list[str] = []
+    saved = outputs.get(SAVE_TOOL, {}).get("saved") or {}
+    if saved.get("name") and saved.get("city"):
+        sentences.append(
+            f"Nice to meet you, {saved['name']}! I'll remember that you live in {saved['city']}."
+        )
+    elif saved.get("name"):
+        sentences.append(f"Nice to meet you, {saved['name']}! I'll remember your name.")
+    elif saved.get("city"):
+        sentences.append(f"Got it, I'll remember that you live in {saved['city']}.")
+
+    if READ_TOOL in outputs:
+        facts = outputs[READ_TOOL]
+        if intents.asks_name and intents.asks_city and not (facts.get("name") or facts.get("city")):
+            sentences.append(
+                "I don't know anything about you yet. Tell me your name or where you live "
+                "and I'll remember it."
+            )
+        else:
+            for fact, asked in (("name", intents.asks_name), ("city", intents.asks_city)):
+                if not asked:
+                    continue
+                if facts.get(fact):
+                    sentences.append(f"Your {fact} is {facts[fact]}.")
+                else:
+                    sentences.append(f"I don't know your {fact} yet.")
+    return " ".join(sentences) if sentences else HELP_TEXT
+
+
+def _call(name: str, arguments: dict[str, str]) -> ResponseFunctionToolCall:
+    # Call ids must be unique across the stored history: the runtime may skip re-running a
+    # call id it has already seen completed.
+    call_id = f"call_{uuid.uuid4().hex[:24]}"
+    return ResponseFunctionToolCall(
+        id=call_id,
+        call_id=call_id,
+        type="function_call",
+        name=name,
+        arguments=json.dumps(arguments, ensure_ascii=False),
+        status="completed",
+    )
+
+
+def _message(text: str) -> ResponseOutputMessage:
+    return ResponseOutputMessage(
+        id=f"msg_{uuid.uuid4().hex[:24]}",
+        type="message",
+        role="assistant",
+        status="completed",
+        content=[ResponseOutputText(type="output_text", text=text, annotations=[], logprobs=[])],
+    )
