@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -16,13 +17,14 @@ from typing import Any
 from agents import Agent, Model, RunConfig, Runner, TResponseInputItem
 
 from .agent import UserContext, build_agent
-from .memory import ForgetReport, MemoryStore, TurnSession
+from .memory import ForgetReport, HistoryPage, MemoryStore, TurnSession
 from .render import render_forget, render_history
 
 log = logging.getLogger(__name__)
 
 HISTORY_PAGE_SIZE = 10
 MAX_AGENT_STEPS = 6
+MAX_PAGE = 1_000_000
 
 TURN_FAILED = (
     "Sorry, I couldn't answer that just now, and nothing from this message was stored. "
@@ -106,11 +108,18 @@ class ChatService:
 
     # --- commands -------------------------------------------------------------------------
 
+    async def history_view(
+        self, user_key: str, page: int = 1, per_page: int = HISTORY_PAGE_SIZE
+    ) -> tuple[dict[str, str], HistoryPage]:
+        """The user's facts and one page of their history (page 1 is the newest)."""
+        # Far past the end is simply "no such page"; it must not overflow SQLite's OFFSET.
+        page = min(page, MAX_PAGE)
+        facts = await self.store.facts(user_key)
+        return facts, await self.store.history_page(user_key, page, per_page)
+
     async def history(self, user_key: str, page: int = 1) -> str:
         """The rendered `!history` page for this user."""
-        facts = await self.store.facts(user_key)
-        history_page = await self.store.history_page(user_key, page, HISTORY_PAGE_SIZE)
-        return render_history(facts, history_page)
+        return render_history(*await self.history_view(user_key, page))
 
     async def forget(self, user_key: str) -> tuple[ForgetReport, str]:
         """Erase this user's memory; waits for their running turn so nothing reappears."""
@@ -128,6 +137,7 @@ class ChatService:
             [
                 "Talk to me normally; I remember your name and city, and our conversation.",
                 f"{p}history [page]  show what I've stored about you (page 1 is the newest)",
+                f"{p}export          everything I've stored about you, as JSON",
                 f"{p}forget          erase everything I've stored about you",
                 f"{p}help            this message",
             ]
@@ -143,6 +153,9 @@ class ChatService:
                 return Reply(await self._history_command(user_key, argument), is_command=True)
             if command == "forget":
                 return Reply((await self.forget(user_key))[1], is_command=True)
+            if command == "export":
+                data = await self.export(user_key)
+                return Reply(json.dumps(data, ensure_ascii=False, indent=2), is_command=True)
             if command == "help":
                 return Reply(self.help_text(), is_command=True)
             return Reply(
@@ -158,6 +171,6 @@ class ChatService:
         argument = argument.strip()
         if not argument:
             return await self.history(user_key)
-        if not argument.isdigit() or int(argument) < 1:
+        if not (argument.isascii() and argument.isdigit()) or int(argument) < 1:
             return f"Usage: {self.command_prefix}history [page], where page is 1 or more."
         return await self.history(user_key, int(argument))

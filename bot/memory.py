@@ -27,6 +27,9 @@ from agents.memory import SessionABC, SessionSettings
 log = logging.getLogger(__name__)
 
 FACT_NAMES = ("name", "city")
+# SDK sessions open at once. The SDK serialises all access to one file on a process-wide lock,
+# so more would add no throughput, only descriptors (2-3 each, kept by SQLite for reuse).
+MAX_OPEN_SESSIONS = 4
 
 _FACTS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS user_facts (
@@ -80,6 +83,7 @@ class MemoryStore:
         self._conn.execute(_FACTS_SCHEMA)
         self._conn.commit()
         self._lock = threading.Lock()
+        self._open_sessions = asyncio.Semaphore(MAX_OPEN_SESSIONS)
         self._closed = False
         self._sessions_table = "agent_sessions"
         self._messages_table = "agent_messages"
@@ -108,11 +112,12 @@ class MemoryStore:
     @contextlib.asynccontextmanager
     async def session(self, user_key: str) -> AsyncIterator[SQLiteSession]:
         """The SDK session for one user, closed (with its connections) on exit."""
-        session = await asyncio.to_thread(SQLiteSession, user_key, self.path)
-        try:
-            yield session
-        finally:
-            session.close()
+        async with self._open_sessions:
+            session = await asyncio.to_thread(SQLiteSession, user_key, self.path)
+            try:
+                yield session
+            finally:
+                session.close()
 
     async def recent_items(self, user_key: str, user_turns: int) -> list[TResponseInputItem]:
         """The newest `user_turns` turns of history, each whole (never splits a call from

@@ -104,3 +104,15 @@ def test_bad_setting_fails_at_start_naming_the_variable(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "HISTORY_WINDOW" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_export_prints_the_users_data_as_json(tmp_path: Path) -> None:
+    import json
+
+    db = tmp_path / "memory.db"
+    chat(db, "ada", "call me Ada")
+    out = chat(db, "ada", "!export", args=())
+    data = json.loads(out)
+    assert data["user"] == "console:ada"
+    assert data["facts"]["name"]["value"] == "Ada"
+    assert data["history"][0] == {"content": "call me Ada", "role": "user"}

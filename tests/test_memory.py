@@ -59,7 +59,9 @@ async def test_forget_removes_history_and_facts_and_reports_them(
             ("agent_sessions", "session_id"),
             ("user_facts", "user_key"),
         ):
-            rows = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {column} = ?", ("console:ada",))
+            rows = conn.execute(
+                f"SELECT COUNT(*) FROM {table} WHERE {column} = ?", ("console:ada",)
+            )
             assert rows.fetchone() == (0,)
     assert await store.facts("console:bob") == {"name": "Bob"}
     assert (await store.forget("console:ada")).empty
