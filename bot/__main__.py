@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .agent import describe_model, select_model
+from .agent import describe_model
 from .chat import ChatService
 from .console import run_console
 from .memory import MemoryStore
@@ -47,12 +47,7 @@ async def run_console_frontend(settings: Settings, user: str) -> None:
         describe_model(settings),
     )
     async with MemoryStore(settings.memory_db_path) as store:
-        service = ChatService(
-            store,
-            select_model(settings),
-            history_window=settings.history_window,
-            command_prefix=settings.command_prefix,
-        )
+        service = ChatService.from_settings(store, settings)
         await run_console(service, user, show_added=settings.show_turn_embed)
 
 

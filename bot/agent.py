@@ -12,13 +12,21 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from agents import Agent, Model, RunContextWrapper, function_tool
+from agents import (
+    Agent,
+    Model,
+    ModelRetrySettings,
+    ModelSettings,
+    RunContextWrapper,
+    function_tool,
+    retry_policies,
+)
 from agents.models.openai_chatcompletions import OpenAIChatCompletionsModel
 from agents.models.openai_responses import OpenAIResponsesModel
 from openai import AsyncOpenAI
 
 from .memory import FACT_NAMES
-from .offline_model import OfflineModel
+from .offline_model import READ_TOOL, SAVE_TOOL, OfflineModel
 
 if TYPE_CHECKING:
     from .memory import MemoryStore
@@ -26,8 +34,6 @@ if TYPE_CHECKING:
 
 DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
 MAX_FACT_CHARS = 100
-SAVE_TOOL = "save_facts"
-READ_TOOL = "read_facts"
 
 INSTRUCTIONS = """\
 You are a friendly chat bot with a memory. You remember two facts about the person you are
@@ -105,13 +111,31 @@ async def read_facts(ctx: RunContextWrapper[UserContext]) -> str:
     return json.dumps({fact: facts.get(fact) for fact in FACT_NAMES}, ensure_ascii=False)
 
 
-def build_agent(model: Model | str) -> Agent[UserContext]:
+def retry_settings(max_retries: int) -> ModelRetrySettings:
+    """The SDK's runner-managed retries: network errors, timeouts, 429 (honouring
+    Retry-After) and 5xx, with exponential backoff. The HTTP client itself never retries."""
+    return ModelRetrySettings(
+        max_retries=max_retries,
+        backoff={"initial_delay": 0.5, "max_delay": 8.0, "multiplier": 2.0, "jitter": True},
+        policy=retry_policies.any(
+            retry_policies.provider_suggested(),
+            retry_policies.retry_after(),
+            retry_policies.network_error(),
+            retry_policies.http_status([408, 429, 500, 502, 503, 504]),
+        ),
+    )
+
+
+def build_agent(
+    model: Model | str, model_settings: ModelSettings | None = None
+) -> Agent[UserContext]:
     """The memory agent, answering through `model`."""
     return Agent[UserContext](
         name="Memory bot",
         instructions=INSTRUCTIONS,
         tools=[save_facts, read_facts],
         model=model,
+        model_settings=model_settings or ModelSettings(),
     )
 
 
@@ -119,18 +143,18 @@ def select_model(settings: Settings) -> Model:
     """The model the settings ask for: offline unless a key or base URL is configured."""
     if settings.use_offline_model:
         return OfflineModel()
-    name = settings.bot_model or DEFAULT_OPENAI_MODEL
-    if settings.openai_base_url:
-        # OpenAI-compatible servers (Ollama, vLLM, LM Studio) speak Chat Completions and
-        # often need no key; the client insists on one, so a placeholder stands in.
-        client = AsyncOpenAI(
-            base_url=settings.openai_base_url,
-            api_key=settings.openai_api_key or "not-needed",
-        )
-        return OpenAIChatCompletionsModel(model=name, openai_client=client)
-    return OpenAIResponsesModel(
-        model=name, openai_client=AsyncOpenAI(api_key=settings.openai_api_key)
+    client = AsyncOpenAI(
+        # OpenAI-compatible servers (Ollama, vLLM, LM Studio) often need no key; the client
+        # insists on one, so a placeholder stands in.
+        api_key=settings.openai_api_key or "not-needed",
+        base_url=settings.openai_base_url,
+        timeout=settings.model_timeout_s,
+        max_retries=0,
     )
+    name = settings.bot_model or DEFAULT_OPENAI_MODEL
+    if settings.model_api == "chat_completions":
+        return OpenAIChatCompletionsModel(model=name, openai_client=client)
+    return OpenAIResponsesModel(model=name, openai_client=client)
 
 
 def describe_model(settings: Settings) -> str:
@@ -138,6 +162,6 @@ def describe_model(settings: Settings) -> str:
     if settings.use_offline_model:
         return "offline model (no network)"
     name = settings.bot_model or DEFAULT_OPENAI_MODEL
-    if settings.openai_base_url:
-        return f"{name} via Chat Completions at {settings.openai_base_url}"
-    return f"{name} via OpenAI Responses API"
+    api = "Chat Completions" if settings.model_api == "chat_completions" else "Responses API"
+    endpoint = settings.openai_base_url or "OpenAI"
+    return f"{name} via {api} at {endpoint}"

@@ -10,15 +10,19 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agents import Agent, Model, RunConfig, Runner, TResponseInputItem
+from agents import Agent, Model, ModelSettings, RunConfig, Runner, TResponseInputItem
 
-from .agent import UserContext, build_agent
+from .agent import UserContext, build_agent, retry_settings, select_model
+from .failures import Failure, classify_failure
 from .memory import ForgetReport, HistoryPage, MemoryStore, TurnSession
 from .render import render_forget, render_history
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +30,8 @@ HISTORY_PAGE_SIZE = 10
 MAX_AGENT_STEPS = 6
 MAX_PAGE = 1_000_000
 
-TURN_FAILED = (
-    "Sorry, I couldn't answer that just now, and nothing from this message was stored. "
-    "Please try again."
-)
+
+TextSink = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class TurnResult:
     reply: str
     added: list[TResponseInputItem] = field(default_factory=list)
     ok: bool = True
+    # The failure kind (see bot.failures) when not ok: timeout, rate_limited, ...
+    failure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,14 +65,36 @@ class ChatService:
         history_window: int = 10,
         command_prefix: str = "!",
         tracing_disabled: bool = True,
+        model_settings: ModelSettings | None = None,
+        timeout_s: float | None = None,
+        stream: bool = True,
     ) -> None:
         self.store = store
-        self.agent: Agent[UserContext] = build_agent(model)
+        self.agent: Agent[UserContext] = build_agent(model, model_settings)
         self.history_window = history_window
         self.command_prefix = command_prefix
+        self.timeout_s = timeout_s
+        self.stream = stream
         self._run_config = RunConfig(tracing_disabled=tracing_disabled)
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: dict[str, int] = {}
+        self._auth_failure_logged = False
+
+    @classmethod
+    def from_settings(
+        cls, store: MemoryStore, settings: Settings, model: Model | None = None
+    ) -> ChatService:
+        """The service the settings describe; `model` replaces the configured one (tests)."""
+        return cls(
+            store,
+            model if model is not None else select_model(settings),
+            history_window=settings.history_window,
+            command_prefix=settings.command_prefix,
+            tracing_disabled=not settings.tracing_enabled,
+            model_settings=ModelSettings(retry=retry_settings(settings.model_max_retries)),
+            timeout_s=settings.model_timeout_s,
+            stream=settings.stream_replies,
+        )
 
     @contextlib.asynccontextmanager
     async def _user_lock(self, user_key: str) -> AsyncIterator[None]:
@@ -85,26 +111,81 @@ class ChatService:
                 del self._lock_users[user_key]
                 del self._locks[user_key]
 
-    async def turn(self, user_key: str, text: str) -> TurnResult:
-        """Run the agent for one message and store the turn, all or nothing."""
+    async def turn(self, user_key: str, text: str, on_text: TextSink | None = None) -> TurnResult:
+        """Run the agent for one message and store the turn, all or nothing.
+
+        With `on_text` (and streaming on), reply text is passed to it as it arrives; the stored
+        history is the same as for a non-streamed turn.
+        """
         async with self._user_lock(user_key):
             session = TurnSession(self.store, user_key, self.history_window)
             context = UserContext(user_key=user_key, store=self.store)
             try:
-                result = await Runner.run(
-                    self.agent,
-                    text,
-                    session=session,
-                    context=context,
-                    max_turns=MAX_AGENT_STEPS,
-                    run_config=self._run_config,
-                )
-                reply = str(result.final_output or "").strip() or "(no answer)"
+                # The limit covers every model call, retry and tool call of the turn, but not
+                # the commit: a commit cut off halfway would be reported as failed yet land.
+                async with asyncio.timeout(self.timeout_s):
+                    if on_text is not None and self.stream:
+                        reply = await self._run_streamed(text, session, context, on_text)
+                    else:
+                        result = await Runner.run(
+                            self.agent,
+                            text,
+                            session=session,
+                            context=context,
+                            max_turns=MAX_AGENT_STEPS,
+                            run_config=self._run_config,
+                        )
+                        reply = str(result.final_output or "")
                 await self.store.commit_turn(user_key, session.pending, context.pending_facts)
-            except Exception:
-                log.exception("turn failed for %s; nothing was stored", user_key)
-                return TurnResult(reply=TURN_FAILED, ok=False)
-            return TurnResult(reply=reply, added=list(session.pending))
+            except Exception as exc:
+                failure = classify_failure(exc, timeout_s=self.timeout_s)
+                self._log_failure(user_key, failure, exc)
+                return TurnResult(reply=failure.message, ok=False, failure=failure.kind)
+            return TurnResult(reply=reply.strip() or "(no answer)", added=list(session.pending))
+
+    async def _run_streamed(
+        self, text: str, session: TurnSession, context: UserContext, on_text: TextSink
+    ) -> str:
+        streamed = Runner.run_streamed(
+            self.agent,
+            text,
+            session=session,
+            context=context,
+            max_turns=MAX_AGENT_STEPS,
+            run_config=self._run_config,
+        )
+        try:
+            async for event in streamed.stream_events():
+                if event.type != "raw_response_event":
+                    continue
+                if getattr(event.data, "type", None) == "response.output_text.delta":
+                    try:
+                        await on_text(event.data.delta)
+                    except Exception:
+                        # A front end failing to show progress must not fail the turn.
+                        log.warning(
+                            "streaming sink failed; the final reply still follows", exc_info=True
+                        )
+        except BaseException:
+            streamed.cancel()
+            raise
+        return str(streamed.final_output or "")
+
+    def _log_failure(self, user_key: str, failure: Failure, exc: BaseException) -> None:
+        if failure.kind == "authentication":
+            # Every turn would fail the same way: say it once, with the fix, and no error text
+            # (provider messages can echo part of the key).
+            if not self._auth_failure_logged:
+                self._auth_failure_logged = True
+                log.error(
+                    "the model service rejected the credentials (%s): check OPENAI_API_KEY "
+                    "(and OPENAI_BASE_URL)",
+                    type(exc).__name__,
+                )
+            return
+        log.warning(
+            "turn for %s failed (%s); nothing was stored", user_key, failure.kind, exc_info=exc
+        )
 
     # --- commands -------------------------------------------------------------------------
 
@@ -143,7 +224,7 @@ class ChatService:
             ]
         )
 
-    async def handle(self, user_key: str, text: str) -> Reply:
+    async def handle(self, user_key: str, text: str, on_text: TextSink | None = None) -> Reply:
         """One line from a text front end: a chat command, or a turn."""
         stripped = text.strip()
         if stripped.startswith(self.command_prefix):
@@ -164,7 +245,7 @@ class ChatService:
             )
         if not stripped:
             return Reply("Say something and I'll answer.", is_command=True)
-        result = await self.turn(user_key, stripped)
+        result = await self.turn(user_key, stripped, on_text)
         return Reply(result.reply, added=result.added)
 
     async def _history_command(self, user_key: str, argument: str) -> str:

@@ -41,8 +41,20 @@ async def run_console(
             return
         if not line.strip():
             continue
-        reply = await service.handle(user_key, line.rstrip("\n"))
-        print(f"bot> {reply.text}" if not reply.is_command else reply.text, file=stdout)
+        streamed: list[str] = []
+
+        async def show(delta: str, streamed: list[str] = streamed) -> None:
+            # Text appears as the model produces it; the finished reply is not printed again.
+            print("bot> " + delta if not streamed else delta, end="", file=stdout, flush=True)
+            streamed.append(delta)
+
+        reply = await service.handle(user_key, line.rstrip("\n"), on_text=show)
+        if streamed and "".join(streamed).strip() == reply.text:
+            print(file=stdout)
+        else:
+            if streamed:
+                print(file=stdout)
+            print(f"bot> {reply.text}" if not reply.is_command else reply.text, file=stdout)
         if show_added and reply.added:
             print(render_turn_added(reply.added), file=stdout)
         stdout.flush()

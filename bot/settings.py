@@ -11,6 +11,7 @@ from typing import Any
 from dotenv import dotenv_values
 
 ALL_CHANNELS = "*"
+OPENAI_APIS = ("", "responses", "chat_completions")
 
 
 class SettingsError(ValueError):
@@ -44,6 +45,27 @@ def _parse_channels(raw: str) -> frozenset[int] | str:
     return frozenset(int(part) for part in text.split(",") if part.strip())
 
 
+def _parse_positive_float(raw: str) -> float:
+    value = float(raw.strip())
+    if not value > 0 or value == float("inf"):
+        raise ValueError("expected a number of seconds greater than 0")
+    return value
+
+
+def _parse_count(raw: str) -> int:
+    value = int(raw.strip())
+    if value < 0:
+        raise ValueError("expected a whole number of at least 0")
+    return value
+
+
+def _parse_openai_api(raw: str) -> str:
+    value = raw.strip().lower().replace("-", "_")
+    if value not in OPENAI_APIS:
+        raise ValueError("expected responses or chat_completions (or empty to choose)")
+    return value
+
+
 def _parse_optional_str(raw: str) -> str | None:
     return raw.strip() or None
 
@@ -75,6 +97,11 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "history_window": _parse_positive_int,
     "show_turn_embed": _parse_bool,
     "dev_guild_id": _parse_optional_int,
+    "openai_api": _parse_openai_api,
+    "model_timeout_s": _parse_positive_float,
+    "model_max_retries": _parse_count,
+    "stream_replies": _parse_bool,
+    "openai_tracing": _parse_bool,
 }
 
 
@@ -98,6 +125,14 @@ class Settings:
     history_window: int = 10
     show_turn_embed: bool = True
     dev_guild_id: int | None = None
+    # Which OpenAI API to speak; empty: Responses for OpenAI, Chat Completions for a base URL.
+    openai_api: str = ""
+    # A whole turn (every model call, retries and tool calls included) must finish in this time.
+    model_timeout_s: float = 60.0
+    model_max_retries: int = 3
+    stream_replies: bool = True
+    # Traces go to OpenAI only when a real OpenAI key is in use, and never when this is false.
+    openai_tracing: bool = True
 
     def __init__(self, *, env_file: str | Path | None = ".env", **overrides: Any) -> None:
         known = {f.name for f in fields(self)}
@@ -142,6 +177,23 @@ class Settings:
         if self.bot_model.lower() == "offline":
             return True
         return not (self.openai_api_key or self.openai_base_url)
+
+    @property
+    def tracing_enabled(self) -> bool:
+        """Whether the SDK may export traces (only to OpenAI itself, with its key)."""
+        return bool(
+            self.openai_tracing
+            and self.openai_api_key
+            and not self.openai_base_url
+            and not self.use_offline_model
+        )
+
+    @property
+    def model_api(self) -> str:
+        """The API spoken to the model server: "responses" or "chat_completions"."""
+        if self.openai_api:
+            return self.openai_api
+        return "chat_completions" if self.openai_base_url else "responses"
 
     def answers_channel(self, channel_id: int) -> bool:
         """Whether plain messages in this guild channel get an answer."""

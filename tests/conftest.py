@@ -29,6 +29,11 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "HISTORY_WINDOW",
         "SHOW_TURN_EMBED",
         "DEV_GUILD_ID",
+        "OPENAI_API",
+        "MODEL_TIMEOUT_S",
+        "MODEL_MAX_RETRIES",
+        "STREAM_REPLIES",
+        "OPENAI_TRACING",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_message, function_call
 
-from bot.chat import TURN_FAILED, ChatService
+from bot.chat import ChatService
 from bot.memory import MemoryStore, is_user_message
 from bot.offline_model import message_text
 
@@ -91,7 +91,8 @@ async def test_failing_model_leaves_history_and_facts_unchanged(
     )
     result = await ChatService(store, model).turn("console:ada", "I'm Eve from Nowhere")
     assert not result.ok
-    assert result.reply == TURN_FAILED
+    assert result.failure == "internal"
+    assert "Nothing from this message was stored" in result.reply
     assert "exploded" not in result.reply and "Traceback" not in result.reply
     assert result.added == []
     assert await store.all_items("console:ada") == before

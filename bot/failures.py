@@ -1,0 +1,90 @@
+"""What a failed turn tells the person: one sentence naming the kind of failure."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import openai
+from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError
+
+NOTHING_STORED = "Nothing from this message was stored."
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A classified turn failure: a short kind for logs and tests, and the user's sentence."""
+
+    kind: str
+    message: str
+
+
+def _status(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _root(exc: BaseException) -> BaseException:
+    # The SDK may wrap provider errors; the first cause that is an OpenAI error decides.
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, openai.OpenAIError | TimeoutError | asyncio.TimeoutError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return exc
+
+
+def classify_failure(exc: BaseException, *, timeout_s: float | None = None) -> Failure:
+    """Map an exception from a turn to a kind and a sentence safe to show anyone.
+
+    The sentence never contains exception text: provider errors can echo request details.
+    """
+    root = _root(exc)
+    status = _status(root)
+    if isinstance(root, TimeoutError | asyncio.TimeoutError | openai.APITimeoutError):
+        limit = f" (over {timeout_s:g} seconds)" if timeout_s else ""
+        return Failure(
+            "timeout",
+            f"Sorry, the model took too long to answer{limit}. {NOTHING_STORED} Please try again.",
+        )
+    if isinstance(root, openai.RateLimitError) or status == 429:
+        return Failure(
+            "rate_limited",
+            "Sorry, the model service is rate limiting me right now. "
+            f"{NOTHING_STORED} Please try again in a minute.",
+        )
+    if isinstance(root, openai.AuthenticationError | openai.PermissionDeniedError) or status in {
+        401,
+        403,
+    }:
+        return Failure(
+            "authentication",
+            "Sorry, the model service rejected my credentials, so I can't answer until the "
+            f"bot's operator fixes its API key. {NOTHING_STORED}",
+        )
+    if isinstance(root, openai.InternalServerError) or (status is not None and status >= 500):
+        return Failure(
+            "server_error",
+            f"Sorry, the model service had a server error. {NOTHING_STORED} Please try again.",
+        )
+    if isinstance(root, openai.APIConnectionError):
+        return Failure(
+            "connection",
+            f"Sorry, I couldn't connect to the model service. {NOTHING_STORED} Please try again.",
+        )
+    if isinstance(root, openai.BadRequestError) or (status is not None and 400 <= status < 500):
+        return Failure(
+            "bad_request",
+            f"Sorry, the model service rejected this request as invalid. {NOTHING_STORED}",
+        )
+    if isinstance(exc, MaxTurnsExceeded | ModelBehaviorError):
+        return Failure(
+            "model_behavior",
+            f"Sorry, the model got confused answering that. {NOTHING_STORED} Please rephrase.",
+        )
+    return Failure(
+        "internal",
+        f"Sorry, I couldn't answer that just now. {NOTHING_STORED} Please try again.",
+    )
