@@ -18,6 +18,7 @@ from agents import Agent, Model, ModelSettings, RunConfig, Runner, TResponseInpu
 
 from .agent import UserContext, build_agent, retry_settings, select_model
 from .failures import Failure, classify_failure
+from .limits import RateLimiter
 from .memory import ForgetReport, HistoryPage, MemoryStore, TurnSession
 from .render import render_forget, render_history
 
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 HISTORY_PAGE_SIZE = 10
 MAX_AGENT_STEPS = 6
 MAX_PAGE = 1_000_000
+SLOW_DOWN = (
+    "You're sending messages faster than I can answer, so I skipped this one. "
+    "Please slow down a little."
+)
 
 
 TextSink = Callable[[str], Awaitable[None]]
@@ -68,6 +73,10 @@ class ChatService:
         model_settings: ModelSettings | None = None,
         timeout_s: float | None = None,
         stream: bool = True,
+        max_input_chars: int = 4000,
+        rate_limit_per_minute: int | None = None,
+        max_queued_per_user: int = 10,
+        max_concurrent_turns: int = 16,
     ) -> None:
         self.store = store
         self.agent: Agent[UserContext] = build_agent(model, model_settings)
@@ -79,6 +88,10 @@ class ChatService:
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: dict[str, int] = {}
         self._auth_failure_logged = False
+        self.max_input_chars = max_input_chars
+        self.max_queued_per_user = max_queued_per_user
+        self._rate_limiter = RateLimiter(rate_limit_per_minute) if rate_limit_per_minute else None
+        self._model_slots = asyncio.Semaphore(max_concurrent_turns)
 
     @classmethod
     def from_settings(
@@ -94,6 +107,10 @@ class ChatService:
             model_settings=ModelSettings(retry=retry_settings(settings.model_max_retries)),
             timeout_s=settings.model_timeout_s,
             stream=settings.stream_replies,
+            max_input_chars=settings.max_input_chars,
+            rate_limit_per_minute=settings.rate_limit_per_minute,
+            max_queued_per_user=settings.max_queued_per_user,
+            max_concurrent_turns=settings.max_concurrent_turns,
         )
 
     @contextlib.asynccontextmanager
@@ -115,9 +132,14 @@ class ChatService:
         """Run the agent for one message and store the turn, all or nothing.
 
         With `on_text` (and streaming on), reply text is passed to it as it arrives; the stored
-        history is the same as for a non-streamed turn.
+        history is the same as for a non-streamed turn. Messages refused by the limits get a
+        short reply (or, for repeated throttled messages, an empty one: send nothing) and are
+        neither run nor stored.
         """
-        async with self._user_lock(user_key):
+        refused = self._admit(user_key, text)
+        if refused is not None:
+            return refused
+        async with self._user_lock(user_key), self._model_slots:
             session = TurnSession(self.store, user_key, self.history_window)
             context = UserContext(user_key=user_key, store=self.store)
             try:
@@ -142,6 +164,26 @@ class ChatService:
                 self._log_failure(user_key, failure, exc)
                 return TurnResult(reply=failure.message, ok=False, failure=failure.kind)
             return TurnResult(reply=reply.strip() or "(no answer)", added=list(session.pending))
+
+    def _admit(self, user_key: str, text: str) -> TurnResult | None:
+        """None when the message may run; otherwise the refusal to send instead."""
+        if len(text) > self.max_input_chars:
+            return TurnResult(
+                reply=f"That message is too long ({len(text):,} characters; the limit is "
+                f"{self.max_input_chars:,}). Please send a shorter one; nothing was stored.",
+                ok=False,
+                failure="too_long",
+            )
+        if self._rate_limiter is not None:
+            allowed = self._rate_limiter.acquire(user_key)
+            if allowed is None:
+                return TurnResult(reply="", ok=False, failure="throttled")
+            if allowed is False:
+                return TurnResult(reply=SLOW_DOWN, ok=False, failure="throttled")
+        # Holders plus waiters of this user's lock: one running turn and its queue.
+        if self._lock_users.get(user_key, 0) > self.max_queued_per_user:
+            return TurnResult(reply=SLOW_DOWN, ok=False, failure="queue_full")
+        return None
 
     async def _run_streamed(
         self, text: str, session: TurnSession, context: UserContext, on_text: TextSink

@@ -51,7 +51,7 @@ async def run_console(
         reply = await service.handle(user_key, line.rstrip("\n"), on_text=show)
         if streamed and "".join(streamed).strip() == reply.text:
             print(file=stdout)
-        else:
+        elif reply.text:
             if streamed:
                 print(file=stdout)
             print(f"bot> {reply.text}" if not reply.is_command else reply.text, file=stdout)

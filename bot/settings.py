@@ -102,6 +102,10 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "model_max_retries": _parse_count,
     "stream_replies": _parse_bool,
     "openai_tracing": _parse_bool,
+    "rate_limit_per_minute": _parse_count,
+    "max_queued_per_user": _parse_count,
+    "max_concurrent_turns": _parse_positive_int,
+    "max_input_chars": _parse_positive_int,
 }
 
 
@@ -133,6 +137,13 @@ class Settings:
     stream_replies: bool = True
     # Traces go to OpenAI only when a real OpenAI key is in use, and never when this is false.
     openai_tracing: bool = True
+    # Messages per user per minute (bursts up to this many); 0 turns the limit off.
+    rate_limit_per_minute: int = 20
+    # Turns of one user that may wait behind the running one; more are refused politely.
+    max_queued_per_user: int = 10
+    # Model runs in flight across all users.
+    max_concurrent_turns: int = 16
+    max_input_chars: int = 4000
 
     def __init__(self, *, env_file: str | Path | None = ".env", **overrides: Any) -> None:
         known = {f.name for f in fields(self)}

@@ -34,6 +34,10 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "MODEL_MAX_RETRIES",
         "STREAM_REPLIES",
         "OPENAI_TRACING",
+        "RATE_LIMIT_PER_MINUTE",
+        "MAX_QUEUED_PER_USER",
+        "MAX_CONCURRENT_TURNS",
+        "MAX_INPUT_CHARS",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
