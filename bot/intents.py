@@ -10,6 +10,9 @@ import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import NamedTuple
+
+__all__ = ["Intents", "parse_intents"]
 
 
 @dataclass(frozen=True)
@@ -23,33 +26,24 @@ class Intents:
     # "what do you know about me?" / "what do you remember about me" sets both asks_*.
 
 
-MAX_CHARS = 100
-MAX_WORDS = 6
+_MAX_CHARS = 100
+_MAX_WORDS = 6
 
 # Phones and chat clients type curly quotes; folding them lets one set of patterns serve both.
-_FOLD = str.maketrans(
-    {
-        "\u2019": "'",
-        "\u2018": "'",
-        "\u02bc": "'",
-        "\u2032": "'",
-        "`": "'",
-        "\u201c": '"',
-        "\u201d": '"',
-        "\u201e": '"',
-        "\u00ab": '"',
-        "\u00bb": '"',
-    }
-)
+_FOLD = str.maketrans("\u2019\u2018\u02bc\u2032`\u201c\u201d\u201e\u00ab\u00bb", "'''''\"\"\"\"\"")
 
 # A "." after these does not end a sentence, so "St. Louis" survives as one city.
 _ABBREVIATIONS = frozenset({"st", "ste", "mt", "ft", "pt", "dr", "mr", "mrs", "ms", "jr", "sr"})
 _SENTENCE_END = re.compile(r"[!?;\n\u2026]+[.!?;\s]*|\.+(?=[\s!?;]|$)[.!?;\s]*")
-# Before a question word, "and"/"but" start a new clause: "I'm Ada and where do I live?".
+# Chat skips commas, so a question often starts mid-sentence: "I'm Ada how are you?", "I'm
+# Ada and where do I live?", "I live in Porto and you?". Cutting there keeps the "?" from
+# turning the statement before it into a question.
 _CLAUSE_BREAK = re.compile(
     r"[,:()\[\]{}\u2014\u2013]|\s-\s"
-    r"|\b(?:and|but|so|also|then|or)\s+(?=(?:what|what's|whats|where|who|which|how|why|when"
-    r"|do|does|did|can|could|would|will|is|are|am)\b)",
+    r"|\s(?=(?:what|what's|whats|where|who|which|how|why)\b)"
+    r"|\b(?:and|but|so|also|then|or)\s+(?=(?:when|do|does|did|can|could|would|will|is|are"
+    r"|am)\b)"
+    r"|\s(?:and|&)\s+(?=(?:you|u|yourself|yours)\s*$)",
     re.IGNORECASE,
 )
 _FILLERS = re.compile(
@@ -64,6 +58,10 @@ _QUESTION_START = re.compile(
     re.IGNORECASE,
 )
 _RELATIVE_WORDS = frozenset({"who", "whom", "whose", "which", "when"})
+# "I don't know where I live": a wh-word followed by its subject is embedded, not asked.
+_EMBEDDED = re.compile(
+    r"(?:what|where|who|which|how|why|when)\s+(?:i|i'm|you|he|she|they|we|it)\b", re.IGNORECASE
+)
 # "Can you call me Ada?" is phrased as a question but is a request to store the name.
 _REQUEST_START = re.compile(
     r"(?:can|could|would|will)\s+you\s+(?:please\s+|just\s+)?(?:call\s+me|remember|note|save"
@@ -72,7 +70,7 @@ _REQUEST_START = re.compile(
 )
 # Only the words since the last conjunction qualify a statement, so in "I'm not Ada and I
 # live in Paris" the "not" does not cancel the city.
-_CONJUNCTION = re.compile(r"\b(?:and|but|so|because|although|though|while|also)\b", re.I)
+_CONJUNCTION = re.compile(r"\b(?:and|but|so|because|although|though|while|also)\b", re.IGNORECASE)
 _NEGATED = re.compile(
     r"(?:\b(?:not|never|no|nor|cannot|if|unless|whether|pretend|imagine|suppose|wish)\b"
     r"|n't\b)",
@@ -82,51 +80,39 @@ _NEGATED = re.compile(
 _I_AM = r"(?:i'm|im|i\s+am)"
 _ADVERBS = r"(?:(?:currently|now|still|actually|originally|also|just|recently|finally|really)\s+)"
 
-# (pattern, strict, anchored). Strict values must be capitalised by the user: after "I'm" a
-# lowercase word is almost always an adjective ("I'm tired"), never a name. Anchored patterns
-# only count at the start of a clause, where "name's Ada" cannot be someone else's name.
-_NAME_TRIGGERS: tuple[tuple[re.Pattern[str], bool, bool], ...] = (
-    (
-        re.compile(
-            r"\bmy\s+(?:(?:first|full|real|actual|preferred|given)\s+)?name(?:'s|\s+is)\s+",
-            re.I,
-        ),
-        False,
-        False,
-    ),
-    (re.compile(r"(?:the\s+)?name(?:'s|\s+is)\s+", re.I), False, True),
-    (re.compile(r"\bcall\s+me\s+", re.I), False, False),
-    (re.compile(r"\b(?:everyone|everybody|people)\s+calls\s+me\s+", re.I), False, False),
-    (re.compile(rf"\b{_I_AM}\s+(?:called|named)\s+", re.I), False, False),
-    (re.compile(r"\bi\s+go\s+by\s+(?:the\s+name\s+(?:of\s+)?)?", re.I), True, False),
-    (re.compile(rf"\b{_I_AM}\s+", re.I), True, False),
+
+class _Trigger(NamedTuple):
+    pattern: re.Pattern[str]
+    strict: bool  # the value must be capitalised by the user
+    anchored: bool  # only counts at the start of a clause
+
+
+def _trigger(pattern: str, *, strict: bool = False, anchored: bool = False) -> _Trigger:
+    return _Trigger(re.compile(pattern, re.IGNORECASE), strict, anchored)
+
+
+# Strict: after "I'm" a lowercase word is almost always an adjective ("I'm tired"), never a
+# name. Anchored: "name's Ada" only at a clause start, where it cannot be someone else's name.
+_NAME_TRIGGERS = (
+    _trigger(r"\bmy\s+(?:(?:first|full|real|actual|preferred|given)\s+)?name(?:'s|\s+is)\s+"),
+    _trigger(r"(?:the\s+)?name(?:'s|\s+is)\s+", anchored=True),
+    _trigger(r"\bcall\s+me\s+"),
+    _trigger(r"\b(?:everyone|everybody|people)\s+calls\s+me\s+"),
+    _trigger(rf"\b{_I_AM}\s+(?:called|named)\s+"),
+    _trigger(r"\bi\s+go\s+by\s+(?:the\s+name\s+(?:of\s+)?)?", strict=True),
+    _trigger(rf"\b{_I_AM}\s+", strict=True),
 )
-_CITY_TRIGGERS: tuple[tuple[re.Pattern[str], bool, bool], ...] = (
-    (re.compile(rf"\bi\s+{_ADVERBS}{{0,2}}(?:live|reside)\s+in\s+", re.I), False, False),
-    (
-        re.compile(
-            rf"\b{_I_AM}\s+{_ADVERBS}{{0,2}}(?:living|based|located|residing)\s+(?:in|out\s+of)\s+",
-            re.I,
-        ),
-        False,
-        False,
+_CITY_TRIGGERS = (
+    _trigger(rf"\bi\s+{_ADVERBS}{{0,2}}(?:live|reside)\s+in\s+"),
+    _trigger(
+        rf"\b{_I_AM}\s+{_ADVERBS}{{0,2}}(?:living|based|located|residing)\s+(?:in|out\s+of)\s+"
     ),
-    (re.compile(rf"\b{_I_AM}\s+{_ADVERBS}{{0,2}}from\s+", re.I), False, False),
-    (re.compile(rf"\bi\s+{_ADVERBS}{{0,2}}(?:come|hail)\s+from\s+", re.I), False, False),
-    (
-        re.compile(
-            rf"\bi(?:'ve|\s+have)?\s+{_ADVERBS}{{0,2}}(?:moved|relocated)\s+(?:back\s+)?to\s+",
-            re.I,
-        ),
-        False,
-        False,
-    ),
-    (
-        re.compile(r"\bmy\s+(?:current\s+|home\s+)?(?:city|home\s*town)(?:'s|\s+is)\s+", re.I),
-        False,
-        False,
-    ),
-    (re.compile(rf"\b{_I_AM}\s+in\s+", re.I), True, False),
+    _trigger(rf"\b{_I_AM}\s+{_ADVERBS}{{0,2}}from\s+"),
+    _trigger(rf"\bi\s+{_ADVERBS}{{0,2}}(?:come|hail)\s+from\s+"),
+    _trigger(rf"\bi(?:'ve|\s+have)?\s+{_ADVERBS}{{0,2}}(?:moved|relocated)\s+(?:back\s+)?to\s+"),
+    _trigger(r"\bmy\s+(?:current\s+|home\s+)?(?:city|home\s*town)(?:'s|\s+is)\s+"),
+    # "I'm in Lisbon" is a place only when capitalised: "I'm in trouble" is not.
+    _trigger(rf"\b{_I_AM}\s+in\s+", strict=True),
 )
 # After a stated name, a bare "from X" gives the city: "I'm Ada from Lisbon". Group "in"
 # marks the ambiguous bare "in", which gets the strict (capitalised) treatment.
@@ -136,17 +122,22 @@ _CONTINUATION = re.compile(
     re.IGNORECASE,
 )
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 # Words that end a name: connectives, pronouns and chat noise that follow a name in practice.
-_NAME_BREAK = frozenset(
+_NAME_BREAK = _words(
     """and but or nor from who whom whose which that in at on to for with by as of living
     based originally currently i i'm im i've i'd i'll me my you your is was are am be so
     because cause since now then here there too also btw lol haha please pls plz thanks
     thank thx nice pleased what what's where how when why if not no yes ok okay the a an it
     it's this just actually anyway remember though again instead right yeah yep bro mate
-    dude hi hello hey""".split()
+    dude hi hello hey"""
 )
 # Words that can follow "I'm"/"call me" but are not names; seeing one first rejects the value.
-_NAME_STOP = _NAME_BREAK | frozenset(
+_NAME_STOP = _NAME_BREAK | _words(
     """very fine good great sorry tired happy sad back going looking trying doing really
     quite pretty still always never sure glad new old done ready bored busy hungry sick well
     alright all afraid alive alone home out off up down over into about like without one
@@ -161,39 +152,40 @@ _NAME_STOP = _NAME_BREAK | frozenset(
     brazilian canadian mexican chinese japanese korean indian irish scottish welsh dutch
     swiss swedish norwegian danish finnish polish russian ukrainian greek turkish
     australian european african asian muslim jewish catholic buddhist hindu atheist vegan
-    vegetarian gay straight bi trans sir madam same welcome newbie lurker""".split()
+    vegetarian gay straight bi trans sir madam same welcome newbie lurker"""
 )
-_CITY_BREAK = frozenset(
+_CITY_BREAK = _words(
     """and but or nor with since now where which who whom whose that because cause cuz so
     for to at in from near by i i'm im i've i'd me my you your is was are am be been these
     those this nowadays currently today tonight yesterday tomorrow recently lately ago
     though although however too also btw lol haha please thanks thank what what's how when
     while after before until till as it it's its then there here right actually anyway if
     yet still about hi hello hey not no yes ok okay nice just really very again originally
-    born last years ever the a an""".split()
+    born last years ever the a an"""
 )
 # Always rejected as the first word of a city: not places, whatever the capitalisation.
-_CITY_STOP = _CITY_BREAK | frozenset(
+_CITY_STOP = _CITY_BREAK | _words(
     """home work school nowhere somewhere everywhere anywhere abroad overseas around
-    outside inside earth space""".split()
+    outside inside earth space"""
 )
 # Rejected only when typed in lowercase: "I live in hope" is not a city, "Hope, BC" is.
-_CITY_STOP_LOWER = frozenset(
+_CITY_STOP_LOWER = _words(
     """town city hope fear peace harmony denial poverty luxury sin comfort misery love
     trouble bed pain charge shock doubt control danger luck heaven hell time class office
     line tears debt awe public private college university uni front favor favour touch
     contact agreement need support business power prison jail hospital church shape form
-    position range place progress chat voice vc game lobby queue general fact""".split()
+    position range place progress chat voice vc game lobby queue general fact"""
 )
 # Lowercase mid-value words that belong to names ("Rio de Janeiro", "Vincent van Gogh").
-_PARTICLES = frozenset(
+_PARTICLES = _words(
     """de da do dos das del della di du des la le las los of upon on sur sous en van von
-    der den y e el al bin ibn""".split()
+    der den y e el al bin ibn"""
 )
 _TOKEN = re.compile(r"\S+")
 _PHRASE_BREAKS = frozenset({"of course", "these days", "right now", "for now", "at the"})
 
-# Strong question forms count wherever they appear.
+# Strong question forms count wherever they appear. "is my name Ada?" and "do I live in
+# Paris?" are left to the question-clause rule, so "this is my name" asks nothing.
 _ASK_NAME = tuple(
     re.compile(p)
     for p in (
@@ -203,7 +195,6 @@ _ASK_NAME = tuple(
         r"(?:my\s+name|who\s+i\s+am)\b",
         r"\bwhat\s+(?:do|did|will|would|should)\s+you\s+call\s+me\b",
         r"\b(?:tell|remind)\s+me\s+(?:of\s+)?(?:what\s+)?my\s+name\b",
-        r"\bis\s+my\s+name\b",
         r"\bwhat\s+am\s+i\s+called\b",
     )
 )
@@ -218,22 +209,23 @@ _ASK_CITY = tuple(
         r"\b(?:do|did|can|could)\s+you\s+(?:still\s+)?(?:know|remember|recall)\s+"
         r"(?:where\s+i\s+(?:live|'m\s+from|am\s+from|come\s+from)|my\s+(?:city|home\s*town))",
         r"\b(?:tell|remind)\s+me\s+(?:of\s+)?(?:where\s+i\s+live|my\s+city)\b",
-        r"\bis\s+my\s+(?:city|home\s*town)\b",
-        r"\b(?:do|did)\s+i\s+live\s+in\b",
         r"\bam\s+i\s+from\b",
     )
 )
-_ASK_BOTH = tuple(
-    re.compile(p)
-    for p in (
-        r"\bwhat\b[^?.!]*?\b(?:know|remember|recall|store[sd]?|save[sd]?|learn(?:ed|t)|kept"
-        r"|keep|have|got)\b[^?.!]*?\b(?:about|on)\s+me\b",
-        r"\b(?:tell|show)\s+me\s+(?:what|everything|anything)\s+you\b[^?.!]*?\b(?:about|on)\s+me\b",
-        r"\b(?:do|did)\s+you\s+(?:know|remember)\s+(?:anything|something)\s+about\s+me\b",
-    )
+# "What do you know about me?" is matched as an ordered sequence of three words rather than
+# one regex with two lazy gaps, which backtracks quadratically or worse on long messages.
+_ASK_BOTH_LEAD = re.compile(r"\b(?:what|everything|anything|something)\b")
+_ASK_BOTH_VERB = re.compile(
+    r"\b(?:know|remember|recall|store[sd]?|save[sd]?|learn(?:ed|t)|kept|keep|have|got)\b"
+)
+_ASK_BOTH_TAIL = re.compile(r"\b(?:about|on)\s+me\b")
+_ASK_ANYTHING = re.compile(
+    r"\b(?:do|did)\s+you\s+(?:know|remember)\s+(?:anything|something)\s+about\s+me\b"
 )
 # Weak forms ("my name?", "my name and city?") count only inside a question clause.
-_WEAK_NAME = re.compile(r"\bmy\s+(?:\w+\s+and\s+)?(?:(?:first|full|real)\s+)?name\b|\bwho\s+i\s+am\b")
+_WEAK_NAME = re.compile(
+    r"\bmy\s+(?:\w+\s+and\s+)?(?:(?:first|full|real)\s+)?name\b|\bwho\s+i\s+am\b"
+)
 _WEAK_CITY = re.compile(
     r"\bmy\s+(?:\w+\s+and\s+)?(?:city|home\s*town)\b"
     r"|\bwhere\s+i\s+(?:live|'m\s+from|am\s+from|come\s+from)\b"
@@ -267,14 +259,14 @@ def parse_intents(text: str) -> Intents:
     lowered = norm.lower()
     asks_name = any(p.search(lowered) for p in _ASK_NAME)
     asks_city = any(p.search(lowered) for p in _ASK_CITY)
-    if any(p.search(lowered) for p in _ASK_BOTH):
+    if _asks_everything(lowered):
         asks_name = asks_city = True
 
     name_closed_sentence: int | None = None  # a name ended the previous clause of this sentence
     for idx, clause in enumerate(clauses):
         found_names = _find(clause, _NAME_TRIGGERS, "name", strict_ok)
-        if _is_here_intro(clause, idx, clauses, strict_ok):
-            found_names.append(_Hit(clause.body, len(clause.text), _here_name(clause)))
+        if here := _here_intro(clause, idx, clauses, strict_ok):
+            found_names.append(here)
         found_cities = _find(clause, _CITY_TRIGGERS, "city", strict_ok)
         for hit in found_names:
             found_cities.extend(_continuation(clause, hit.end, strict_ok))
@@ -301,12 +293,24 @@ def parse_intents(text: str) -> Intents:
     )
 
 
+def _asks_everything(lowered: str) -> bool:
+    if _ASK_ANYTHING.search(lowered):
+        return True
+    for sentence in re.split(r"[?.!\n]", lowered):
+        # Earliest lead, then earliest verb after it, leaves the most room for "about me".
+        lead = _ASK_BOTH_LEAD.search(sentence)
+        verb = lead and _ASK_BOTH_VERB.search(sentence, lead.end())
+        if verb and _ASK_BOTH_TAIL.search(sentence, verb.end()):
+            return True
+    return False
+
+
 def _split(text: str) -> list[_Clause]:
     sentences: list[tuple[str, bool]] = []
     start = 0
     for m in _SENTENCE_END.finditer(text):
         chunk = text[start : m.start()]
-        words = chunk.split()
+        words = text[max(start, m.start() - 8) : m.start()].split()
         if m.group().strip() == "." and words and words[-1].lower() in _ABBREVIATIONS:
             continue
         sentences.append((chunk, "?" in m.group()))
@@ -323,7 +327,9 @@ def _split(text: str) -> list[_Clause]:
             starter = _QUESTION_START.match(rest)
             # After a comma, "who"/"which"/"when" usually open a relative clause ("I'm Ada,
             # who lives in Lisbon"), so only a final "?" makes them a question there.
-            if starter and position > 0 and starter.group().lower() in _RELATIVE_WORDS:
+            if position > 0 and (
+                (starter and starter.group().lower() in _RELATIVE_WORDS) or _EMBEDDED.match(rest)
+            ):
                 starter = None
             question = bool(starter) and not _REQUEST_START.match(rest)
             if ends_with_question and position == len(parts) - 1:
@@ -333,10 +339,7 @@ def _split(text: str) -> list[_Clause]:
 
 
 def _find(
-    clause: _Clause,
-    triggers: tuple[tuple[re.Pattern[str], bool, bool], ...],
-    kind: str,
-    strict_ok: bool,
+    clause: _Clause, triggers: tuple[_Trigger, ...], kind: str, strict_ok: bool
 ) -> list[_Hit]:
     hits: list[_Hit] = []
     for pattern, strict, anchored in triggers:
@@ -368,21 +371,17 @@ def _continuation(clause: _Clause, pos: int, strict_ok: bool) -> list[_Hit]:
     return [hit] if hit else []
 
 
-def _is_here_intro(clause: _Clause, idx: int, clauses: list[_Clause], strict_ok: bool) -> bool:
+def _here_intro(clause: _Clause, idx: int, clauses: list[_Clause], strict_ok: bool) -> _Hit | None:
     # "Ada here" introduces only at the start of a message (or right after "hey,"); elsewhere
     # "X here" is too often "same here" / "over here" to trust.
     if not strict_ok or clause.question or not clause.text.lower().endswith(" here"):
-        return False
-    if idx > 0 and (idx > 1 or clauses[0].text[clauses[0].body :].strip()):
-        return False
-    return bool(_here_name(clause))
-
-
-def _here_name(clause: _Clause) -> str:
+        return None
+    if idx > 1 or (idx == 1 and clauses[0].text[clauses[0].body :].strip()):
+        return None
     hit = _take_value(clause.text, clause.body, clause.body, "name", strict=True)
     if hit and clause.text[hit.end :].strip().lower() == "here":
-        return hit.value
-    return ""
+        return hit
+    return None
 
 
 def _is_word(token: str) -> bool:
@@ -403,9 +402,9 @@ def _is_word(token: str) -> bool:
 
 def _take_value(text: str, start: int, pos: int, kind: str, strict: bool) -> _Hit | None:
     breaks = _NAME_BREAK if kind == "name" else _CITY_BREAK
-    # A value is at most MAX_WORDS words plus an article and a look-ahead; reading further
+    # A value is at most _MAX_WORDS words plus an article and a look-ahead; reading further
     # would make a long message quadratic in the number of "I'm"s it contains.
-    matches = itertools.islice(_TOKEN.finditer(text, pos), MAX_WORDS + 3)
+    matches = itertools.islice(_TOKEN.finditer(text, pos), _MAX_WORDS + 3)
     tokens = [(m.group().strip("\"'"), m.end() - pos) for m in matches]
     words: list[str] = []
     end = pos
@@ -442,7 +441,7 @@ def _take_value(text: str, start: int, pos: int, kind: str, strict: bool) -> _Hi
 
 
 def _validate(words: list[str], kind: str, strict: bool, start: int, end: int) -> _Hit | None:
-    if not words or len(words) > MAX_WORDS:
+    if not words or len(words) > _MAX_WORDS:
         return None
     # "The Hague": judge the place by the word after its article.
     head = words[1] if kind == "city" and words[0] == "The" and len(words) > 1 else words[0]
@@ -454,7 +453,7 @@ def _validate(words: list[str], kind: str, strict: bool, start: int, end: int) -
         first in _CITY_STOP or ((strict or head.islower()) and first in _CITY_STOP_LOWER)
     ):
         return None
-    value = " ".join(_capitalise(w, n == 0) for n, w in enumerate(words))[:MAX_CHARS].rstrip()
+    value = " ".join(_capitalise(w, n == 0) for n, w in enumerate(words))[:_MAX_CHARS].rstrip()
     if not value or value.isdigit() or re.search(r"\bmy\b", value, re.IGNORECASE):
         return None
     return _Hit(start, end, value)
