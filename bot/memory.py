@@ -257,6 +257,9 @@ class MemoryStore:
                     )
                     conn.execute("DELETE FROM user_facts WHERE user_key = ?", (user_key,))
                     conn.commit()
+                    # The WAL still holds the pages as they were before the erase; copy the
+                    # zeroed pages back and empty it (best effort while readers are active).
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 return ForgetReport(history_items=deleted, facts=facts)
 
             return await asyncio.to_thread(erase)
