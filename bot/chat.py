@@ -139,7 +139,11 @@ class ChatService:
         refused = self._admit(user_key, text)
         if refused is not None:
             return refused
-        async with self._user_lock(user_key), self._model_slots:
+        async with (
+            self._user_lock(user_key),
+            self._model_slots,
+            self.store.turn_lock(user_key),
+        ):
             session = TurnSession(self.store, user_key, self.history_window)
             context = UserContext(user_key=user_key, store=self.store)
             try:

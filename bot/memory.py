@@ -101,13 +101,23 @@ class MemoryStore:
                 self._closed = True
                 self._conn.close()
 
+    async def aclose(self) -> None:
+        self.close()
+
     async def __aenter__(self) -> MemoryStore:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self.close()
+        await self.aclose()
 
     # --- sessions -------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def turn_lock(self, user_key: str) -> AsyncIterator[None]:
+        """Held around a whole turn on top of the chat service's in-process lock. One SQLite
+        file serves one process, so there is nothing more to take here; a shared database
+        (PostgreSQL) takes a lock every process sees."""
+        yield
 
     @contextlib.asynccontextmanager
     async def session(self, user_key: str) -> AsyncIterator[SQLiteSession]:
