@@ -48,7 +48,10 @@ async def run_console_frontend(settings: Settings, user: str) -> None:
     )
     async with MemoryStore(settings.memory_db_path) as store:
         service = ChatService.from_settings(store, settings)
-        await run_console(service, user, show_added=settings.show_turn_embed)
+        try:
+            await run_console(service, user, show_added=settings.show_turn_embed)
+        finally:
+            await service.aclose()
 
 
 def main(argv: list[str] | None = None) -> int:

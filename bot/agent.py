@@ -139,11 +139,9 @@ def build_agent(
     )
 
 
-def select_model(settings: Settings) -> Model:
-    """The model the settings ask for: offline unless a key or base URL is configured."""
-    if settings.use_offline_model:
-        return OfflineModel()
-    client = AsyncOpenAI(
+def make_client(settings: Settings) -> AsyncOpenAI:
+    """The HTTP client for the configured model server (retries are the runner's job)."""
+    return AsyncOpenAI(
         # OpenAI-compatible servers (Ollama, vLLM, LM Studio) often need no key; the client
         # insists on one, so a placeholder stands in.
         api_key=settings.openai_api_key or "not-needed",
@@ -151,6 +149,13 @@ def select_model(settings: Settings) -> Model:
         timeout=settings.model_timeout_s,
         max_retries=0,
     )
+
+
+def select_model(settings: Settings, client: AsyncOpenAI | None = None) -> Model:
+    """The model the settings ask for: offline unless a key or base URL is configured."""
+    if settings.use_offline_model:
+        return OfflineModel()
+    client = client or make_client(settings)
     name = settings.bot_model or DEFAULT_OPENAI_MODEL
     if settings.model_api == "chat_completions":
         return OpenAIChatCompletionsModel(model=name, openai_client=client)

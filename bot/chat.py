@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agents import Agent, Model, ModelSettings, RunConfig, Runner, TResponseInputItem
+from openai import AsyncOpenAI
 
-from .agent import UserContext, build_agent, retry_settings, select_model
-from .failures import Failure, classify_failure
+from .agent import UserContext, build_agent, make_client, retry_settings, select_model
+from .failures import Failure, classify_failure, describe_error, quiet_sdk_model_errors
 from .limits import RateLimiter
 from .memory import ForgetReport, HistoryPage, MemoryStore, TurnSession
 from .render import render_forget, render_history
@@ -88,6 +89,8 @@ class ChatService:
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: dict[str, int] = {}
         self._auth_failure_logged = False
+        self._client: AsyncOpenAI | None = None
+        quiet_sdk_model_errors()
         self.max_input_chars = max_input_chars
         self.max_queued_per_user = max_queued_per_user
         self._rate_limiter = RateLimiter(rate_limit_per_minute) if rate_limit_per_minute else None
@@ -98,9 +101,12 @@ class ChatService:
         cls, store: MemoryStore, settings: Settings, model: Model | None = None
     ) -> ChatService:
         """The service the settings describe; `model` replaces the configured one (tests)."""
-        return cls(
+        client = None
+        if model is None and not settings.use_offline_model:
+            client = make_client(settings)
+        service = cls(
             store,
-            model if model is not None else select_model(settings),
+            model if model is not None else select_model(settings, client),
             history_window=settings.history_window,
             command_prefix=settings.command_prefix,
             tracing_disabled=not settings.tracing_enabled,
@@ -112,6 +118,14 @@ class ChatService:
             max_queued_per_user=settings.max_queued_per_user,
             max_concurrent_turns=settings.max_concurrent_turns,
         )
+        service._client = client
+        return service
+
+    async def aclose(self) -> None:
+        """Release the model's HTTP connections (the store is closed by its owner)."""
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     @contextlib.asynccontextmanager
     async def _user_lock(self, user_key: str) -> AsyncIterator[None]:
@@ -219,18 +233,25 @@ class ChatService:
 
     def _log_failure(self, user_key: str, failure: Failure, exc: BaseException) -> None:
         if failure.kind == "authentication":
-            # Every turn would fail the same way: say it once, with the fix, and no error text
-            # (provider messages can echo part of the key).
+            # Every turn would fail the same way: say it once, with the fix.
             if not self._auth_failure_logged:
                 self._auth_failure_logged = True
                 log.error(
                     "the model service rejected the credentials (%s): check OPENAI_API_KEY "
                     "(and OPENAI_BASE_URL)",
-                    type(exc).__name__,
+                    describe_error(exc),
                 )
             return
+        if failure.kind == "internal":
+            log.error("turn for %s failed; nothing was stored", user_key, exc_info=exc)
+            return
+        # Provider errors are logged by kind and status only: their text can echo request
+        # details, and a traceback through the HTTP client tells an operator nothing more.
         log.warning(
-            "turn for %s failed (%s); nothing was stored", user_key, failure.kind, exc_info=exc
+            "turn for %s failed: %s (%s); nothing was stored",
+            user_key,
+            failure.kind,
+            describe_error(exc),
         )
 
     # --- commands -------------------------------------------------------------------------

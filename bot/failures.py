@@ -3,12 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 import openai
 from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError
 
 NOTHING_STORED = "Nothing from this message was stored."
+SDK_LOGGER = "openai.agents"
+
+
+class _DropSdkModelErrors(logging.Filter):
+    """The SDK logs every failed model request at error level; the chat service logs each
+    failed turn itself, classified (and an authentication failure only once), so the SDK's
+    duplicate lines are dropped. Everything else the SDK logs passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not message.startswith(("Error getting response", "Error streaming response"))
+
+
+_SDK_FILTER = _DropSdkModelErrors()
+
+
+def quiet_sdk_model_errors() -> None:
+    """Install the filter above (idempotent)."""
+    sdk_logger = logging.getLogger(SDK_LOGGER)
+    if _SDK_FILTER not in sdk_logger.filters:
+        sdk_logger.addFilter(_SDK_FILTER)
 
 
 @dataclass(frozen=True)
@@ -34,6 +56,19 @@ def _root(exc: BaseException) -> BaseException:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return exc
+
+
+def describe_error(exc: BaseException) -> str:
+    """A log-safe description: the error type, HTTP status and request id, never its text."""
+    root = _root(exc)
+    parts = [type(root).__name__]
+    status = _status(root)
+    if status is not None:
+        parts.append(f"HTTP {status}")
+    request_id = getattr(root, "request_id", None)
+    if isinstance(request_id, str):
+        parts.append(f"request {request_id}")
+    return ", ".join(parts)
 
 
 def classify_failure(exc: BaseException, *, timeout_s: float | None = None) -> Failure:
