@@ -217,7 +217,8 @@ MANY_USERS_SCRIPT = textwrap.dedent(
                         await Runner.run(agent, "My name is Ada and I live in Lisbon",
                                          session=session, context=UserContext(f"u:{n}", store))
                     try:
-                        await asyncio.gather(*(one(n) for n in range(start, min(users, start + 50))))
+                        batch = range(start, min(users, start + 50))
+                        await asyncio.gather(*(one(n) for n in batch))
                     except Exception:
                         errors += 1
                         break
