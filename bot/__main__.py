@@ -28,15 +28,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def setup_logging() -> None:
+class RedactingFormatter(logging.Formatter):
+    """Replaces the configured secrets wherever they appear in a formatted log line,
+    tracebacks included: a last line of defence for text no code path should have logged."""
+
+    def __init__(self, fmt: str, secrets: list[str]) -> None:
+        super().__init__(fmt)
+        self._secrets = [s for s in secrets if s and len(s) >= 6]
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
+
+def setup_logging(settings: Settings) -> None:
     # Logs go to stderr so stdout carries only the conversation (it may be piped).
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        RedactingFormatter(
+            "%(asctime)s %(levelname)s %(name)s: %(message)s",
+            [settings.discord_token or "", settings.openai_api_key or ""],
+        )
     )
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     # The SDK and HTTP client are chatty at INFO; their warnings still show.
-    for noisy in ("openai", "httpx", "openai.agents"):
+    for noisy in ("openai", "httpx", "httpx2", "httpcore", "openai.agents"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -64,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    setup_logging()
+    setup_logging(settings)
 
     frontend = args.frontend
     if frontend == "discord" and not settings.discord_token:

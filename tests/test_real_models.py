@@ -260,3 +260,44 @@ async def test_history_window_sends_no_orphaned_call(
     assert sorted(calls) == sorted(outputs) == ["call_2", "call_3"]
     text = json.dumps(last_first_request)
     assert "question 1" not in text and "question 2" in text and "question 4" in text
+
+
+def test_console_against_the_test_server(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    """The real entry point with a configured model server: streamed replies, tool calls,
+    a failure reply, and the key nowhere in what the process prints."""
+    import os
+    import subprocess
+    import sys
+
+    server.enqueue(
+        ToolCall("save_facts", {"name": "Ada", "city": "Lisbon"}),
+        Reply("Nice to meet you, Ada! I'll remember that you live in Lisbon.", chunk_size=8),
+        ToolCall("read_facts", {}),
+        answer_city,
+        Status(401, f"Incorrect API key provided: {SECRET_KEY}"),
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"},
+        "OPENAI_BASE_URL": server.base_url,
+        "OPENAI_API_KEY": SECRET_KEY,
+        "BOT_MODEL": "test-model",
+        "MODEL_MAX_RETRIES": "0",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "console", "--user", "ada", "--db", str(tmp_path / "m.db")],
+        input="My name is Ada and I live in Lisbon\nWhat's my city?\nhello\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "bot> Nice to meet you, Ada! I'll remember that you live in Lisbon." in proc.stdout
+    assert "bot> Your city is Lisbon." in proc.stdout
+    assert "[tool] read_facts() -> " in proc.stdout
+    assert "rejected my credentials" in proc.stdout
+    assert "check OPENAI_API_KEY" in proc.stderr
+    assert "test-model via Chat Completions at http://127.0.0.1" in proc.stderr
+    assert SECRET_KEY not in proc.stdout + proc.stderr
