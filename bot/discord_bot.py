@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from .agent import describe_model, select_model
+from .agent import describe_model
 from .chat import ChatService
 from .discord_render import NO_MENTIONS
 from .memory import MemoryStore
@@ -124,12 +124,7 @@ def create_bot(
     `model` defaults to the one the settings select (the offline model without a key).
     """
     store = MemoryStore(settings.memory_db_path)
-    chat = ChatService(
-        store,
-        model if model is not None else select_model(settings),
-        history_window=settings.history_window,
-        command_prefix=settings.command_prefix,
-    )
+    chat = ChatService.from_settings(store, settings, model)
     return MemoryBot(settings=settings, chat=chat, sync_global=sync_global, on_close=[store.close])
 
 

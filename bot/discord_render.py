@@ -46,18 +46,22 @@ def _is_fence(line: str) -> bool:
 
 
 def _break_line(line: str, room: int) -> list[str]:
-    """Cut one over-long line into pieces of at most `room` chars, at spaces when possible."""
+    """Cut one over-long line into pieces of at most `room` characters: whole words packed
+    greedily, and a word longer than `room` cut into `room`-sized slices."""
     pieces: list[str] = []
-    while len(line) > room:
-        cut = line.rfind(" ", room // 2, room + 1)
-        if cut <= 0:
-            # One unbroken word longer than half a message: no better place to cut.
-            pieces.append(line[:room])
-            line = line[room:]
-        else:
-            pieces.append(line[:cut])
-            line = line[cut + 1 :]
-    pieces.append(line)
+    current = ""
+    for word in line.split(" "):
+        candidate = f"{current} {word}" if current else word
+        if len(candidate) <= room:
+            current = candidate
+            continue
+        if current:
+            pieces.append(current)
+        while len(word) > room:
+            pieces.append(word[:room])
+            word = word[room:]
+        current = word
+    pieces.append(current)
     return pieces
 
 
@@ -260,9 +264,9 @@ def history_embed(
         for line in describe_items(page.items):
             who, text = _label(line)
             embed.add_field(name=who, value=text, inline=False)
-    shown = min(page.page, page.pages)
-    footer = f"Page {page.page} of {page.pages} · page 1 is the newest · {page.total} items stored"
+    where = f"Page {page.page} of {page.pages}" if page.page <= page.pages else "No such page"
+    footer = f"{where} · page 1 is the newest · {page.total} items stored"
     if page.page < page.pages:
-        footer += f" · older: {command_prefix}history {shown + 1}"
+        footer += f" · older: {command_prefix}history {page.page + 1}"
     embed.set_footer(text=footer)
     return fit_embed(embed)

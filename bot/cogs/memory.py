@@ -1,0 +1,72 @@
+"""`history`, `forget` and `help`: hybrid commands, so each is `!name` and `/name`.
+
+Every command acts on the caller's own memory only: the key comes from the author of the
+message or interaction, and no command takes a user argument. Slash replies are ephemeral.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from discord import app_commands
+from discord.ext import commands
+
+from ..chat import HISTORY_PAGE_SIZE, MAX_PAGE
+from ..discord_bot import user_key
+from ..discord_render import NO_MENTIONS, history_embed, split_message
+
+if TYPE_CHECKING:
+    from ..discord_bot import MemoryBot
+
+log = logging.getLogger(__name__)
+
+Context = commands.Context["MemoryBot"]
+
+
+class MemoryCog(commands.Cog, name="Memory"):
+    """What the bot has stored about you, and erasing it."""
+
+    def __init__(self, bot: MemoryBot) -> None:
+        self.bot = bot
+
+    @commands.hybrid_command(name="history")
+    @app_commands.describe(page="Which page to show; 1 is the newest")
+    async def history(self, ctx: Context, page: commands.Range[int, 1, MAX_PAGE] = 1) -> None:
+        """Show what I've stored about you (page 1 is the newest)."""
+        if not 1 <= page <= MAX_PAGE:
+            # Discord enforces the slash option's range client-side only; never trust it.
+            raise commands.RangeError(page, minimum=1, maximum=MAX_PAGE)
+        facts, stored = await self.bot.chat.history_view(
+            user_key(ctx.author), page, HISTORY_PAGE_SIZE
+        )
+        embed = history_embed(facts, stored, command_prefix=self.bot.settings.command_prefix)
+        await ctx.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @commands.hybrid_command(name="forget")
+    async def forget(self, ctx: Context) -> None:
+        """Erase everything I've stored about you: history and facts."""
+        report, text = await self.bot.chat.forget(user_key(ctx.author))
+        log.info(
+            "forgot %s: %d history items, %d facts",
+            user_key(ctx.author),
+            report.history_items,
+            len(report.facts),
+        )
+        await ctx.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @commands.hybrid_command(name="help")
+    async def help(self, ctx: Context) -> None:
+        """What I can do, and how to talk to me."""
+        lines = [
+            self.bot.chat.help_text(),
+            "",
+            "DMs always work; in a server, @mention me or talk in a chat channel.",
+            "Slash commands /history, /forget and /help answer so that only you can see.",
+        ]
+        for chunk in split_message("\n".join(lines)):
+            await ctx.send(chunk, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+
+async def setup(bot: MemoryBot) -> None:
+    await bot.add_cog(MemoryCog(bot))
