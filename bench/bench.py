@@ -182,7 +182,7 @@ async def measure_concurrency(work: Path, users: int, latency: float) -> dict[st
 
 MANY_USERS_SCRIPT = textwrap.dedent(
     """
-    import asyncio, json, os, sys
+    import asyncio, json, os, resource, sys
     from agents import Runner, SQLiteSession, set_tracing_disabled
     from bot.agent import UserContext, build_agent
     from bot.chat import ChatService
@@ -211,6 +211,7 @@ MANY_USERS_SCRIPT = textwrap.dedent(
                 # The naive bot: one live SDK session per user, kept for reuse.
                 agent = build_agent(OfflineModel())
                 sessions = {}
+                done = 0
                 for start in range(0, users, 50):
                     async def one(n):
                         session = sessions.setdefault(n, SQLiteSession(f"u:{n}", db))
@@ -219,9 +220,13 @@ MANY_USERS_SCRIPT = textwrap.dedent(
                     try:
                         batch = range(start, min(users, start + 50))
                         await asyncio.gather(*(one(n) for n in batch))
-                    except Exception:
+                        done = batch.stop
+                    except Exception as exc:
                         errors += 1
-                        break
+                        print(json.dumps({"failed_after_users": done, "error": repr(exc)[:120],
+                                          "rss_mb": rss_mb(),
+                                          "fds": resource.getrlimit(resource.RLIMIT_NOFILE)[0]}))
+                        return
             print(json.dumps({"fds": len(os.listdir("/proc/self/fd")), "rss_mb": rss_mb(),
                               "errors": errors}))
 
@@ -337,6 +342,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         results["naive_fds_after_10000_users"] = naive.get("fds")
         results["naive_rss_mb_after_10000_users"] = round(naive.get("rss_mb") or 0, 1)
         results["naive_errors_10000_users"] = naive.get("errors", naive.get("error"))
+        if "failed_after_users" in naive:
+            results["naive_failed_after_users"] = naive["failed_after_users"]
         print("!history latency...", file=sys.stderr)
         results.update(await measure_history(work, args.history_repeats))
         print("history window at turn 500...", file=sys.stderr)

@@ -40,6 +40,14 @@ CREATE TABLE IF NOT EXISTS user_facts (
     PRIMARY KEY (user_key, fact)
 )
 """
+# How many history items each user has, kept in step with the SDK's table in the same
+# transactions, so `!history` pages in constant time however long the history is.
+_COUNTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS user_history_counts (
+    user_key TEXT PRIMARY KEY,
+    items    INTEGER NOT NULL
+)
+"""
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,7 @@ class MemoryStore:
         self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
         self._conn.execute("PRAGMA secure_delete=ON")
         self._conn.execute(_FACTS_SCHEMA)
+        self._conn.execute(_COUNTS_SCHEMA)
         self._conn.commit()
         self._lock = threading.Lock()
         self._open_sessions = asyncio.Semaphore(MAX_OPEN_SESSIONS)
@@ -163,6 +172,18 @@ class MemoryStore:
                 with session._write_connection() as conn:
                     if items:
                         session._insert_items(conn, list(items))
+                        counted = conn.execute(
+                            "UPDATE user_history_counts SET items = items + ? WHERE user_key = ?",
+                            (len(items), user_key),
+                        ).rowcount
+                        if not counted:
+                            # First turn (or a file from before the counts): count once.
+                            conn.execute(
+                                "INSERT INTO user_history_counts (user_key, items)"
+                                f" SELECT ?, COUNT(*) FROM {session.messages_table}"
+                                " WHERE session_id = ?",
+                                (user_key, user_key),
+                            )
                     conn.executemany(
                         "INSERT INTO user_facts (user_key, fact, value, updated_at)"
                         " VALUES (?, ?, ?, ?) ON CONFLICT (user_key, fact)"
@@ -202,7 +223,10 @@ class MemoryStore:
 
         def read() -> HistoryPage:
             with self._reader() as conn:
-                (total,) = conn.execute(
+                counted = conn.execute(
+                    "SELECT items FROM user_history_counts WHERE user_key = ?", (user_key,)
+                ).fetchone()
+                (total,) = counted or conn.execute(
                     f"SELECT COUNT(*) FROM {self._messages_table} WHERE session_id = ?",
                     (user_key,),
                 ).fetchone()
@@ -266,6 +290,7 @@ class MemoryStore:
                         (user_key,),
                     )
                     conn.execute("DELETE FROM user_facts WHERE user_key = ?", (user_key,))
+                    conn.execute("DELETE FROM user_history_counts WHERE user_key = ?", (user_key,))
                     conn.commit()
                     # The WAL still holds the pages as they were before the erase; copy the
                     # zeroed pages back and empty it (best effort while readers are active).

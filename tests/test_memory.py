@@ -107,3 +107,21 @@ def test_file_is_private(db_path: Path) -> None:
     MemoryStore(db_path).close()
     assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
     assert stat.S_IMODE(db_path.parent.stat().st_mode) == 0o700
+
+
+async def test_history_count_stays_in_step_and_repairs_itself(
+    store: MemoryStore, db_path: Path
+) -> None:
+    await store.commit_turn("u", turn(1, with_call=True), {})
+    await store.commit_turn("u", turn(2), {})
+    assert (await store.history_page("u", 1, 3)).total == 6
+    # A file written before the counts existed has no row: paging counts, the next turn repairs.
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("DELETE FROM user_history_counts")
+    assert (await store.history_page("u", 1, 3)).total == 6
+    await store.commit_turn("u", turn(3), {})
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT items FROM user_history_counts").fetchone() == (8,)
+    await store.forget("u")
+    await store.commit_turn("u", turn(4), {})
+    assert (await store.history_page("u", 1, 3)).total == 2
