@@ -21,7 +21,12 @@ log = logging.getLogger("bot")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     sub = parser.add_subparsers(dest="frontend")
-    sub.add_parser("discord", help="run the Discord bot (needs DISCORD_TOKEN)")
+    discord_cmd = sub.add_parser("discord", help="run the Discord bot (needs DISCORD_TOKEN)")
+    discord_cmd.add_argument(
+        "--sync-global",
+        action="store_true",
+        help="publish slash commands to every server (slow to appear; do it once)",
+    )
     console = sub.add_parser("console", help="chat in this terminal (stdin/stdout)")
     console.add_argument("--user", default=None, help="who you are (default: your login name)")
     console.add_argument("--db", type=Path, default=None, help="memory file (MEMORY_DB_PATH)")
@@ -103,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         if frontend == "discord":
             from .discord_bot import run_discord
 
-            asyncio.run(run_discord(settings))
+            asyncio.run(run_discord(settings, sync_global=getattr(args, "sync_global", False)))
         else:
             user = getattr(args, "user", None) or getpass.getuser() or "local"
             asyncio.run(run_console_frontend(settings, user))

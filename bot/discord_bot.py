@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 import discord
@@ -63,7 +63,7 @@ class MemoryBot(commands.Bot):
         chat: ChatService,
         extensions: Sequence[str] = EXTENSIONS,
         sync_global: bool = False,
-        on_close: Sequence[Callable[[], object]] = (),
+        on_close: Sequence[Callable[[], Awaitable[object]]] = (),
     ) -> None:
         super().__init__(
             command_prefix=settings.command_prefix,
@@ -112,7 +112,7 @@ class MemoryBot(commands.Bot):
             await super().close()
         finally:
             for close in self._on_close:
-                close()
+                await close()
             self._on_close.clear()
 
 
@@ -125,7 +125,12 @@ def create_bot(
     """
     store = MemoryStore(settings.memory_db_path)
     chat = ChatService.from_settings(store, settings, model)
-    return MemoryBot(settings=settings, chat=chat, sync_global=sync_global, on_close=[store.close])
+    return MemoryBot(
+        settings=settings,
+        chat=chat,
+        sync_global=sync_global,
+        on_close=[chat.aclose, store.aclose],
+    )
 
 
 async def run_discord(settings: Settings, *, sync_global: bool = False) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import discord
 import discord.abc
+import discord.message
 import pytest
 from agents import Model
 from discord.ext.test import callbacks
@@ -27,12 +28,18 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> Iterator[Wire]:
     record = Wire()
     build = discord.abc.handle_message_parameters
 
-    def recording(*args: Any, **kwargs: Any) -> Any:
-        params = build(*args, **kwargs)
-        record.payloads.append(params.payload or {})
-        return params
+    def recorder(kind: str) -> Any:
+        def recording(*args: Any, **kwargs: Any) -> Any:
+            params = build(*args, **kwargs)
+            record.payloads.append(params.payload or {})
+            record.kinds.append(kind)
+            return params
 
-    monkeypatch.setattr(discord.abc, "handle_message_parameters", recording)
+        return recording
+
+    monkeypatch.setattr(discord.abc, "handle_message_parameters", recorder("send"))
+    # Edits (a streamed answer growing in place) are built by the same function.
+    monkeypatch.setattr(discord.message, "handle_message_parameters", recorder("edit"))
 
     async def typed(channel: Any) -> None:
         record.typing.append(channel.id)

@@ -6,6 +6,7 @@ Fixtures live in `discord_fixtures` (loaded with `pytest_plugins` by each Discor
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ class Wire:
     """What the bot sent, as discord.py serialised it for Discord's API."""
 
     payloads: list[dict[str, Any]] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)  # "send" or "edit", one per payload
     typing: list[int] = field(default_factory=list)  # channel ids, in order
     typed_before_payload: list[int] = field(default_factory=list)  # payloads sent by then
 
@@ -154,15 +156,21 @@ async def slash(
     async def create_interaction_response(
         self: Any, interaction_id: int, token: str, *, params: Any, **_: Any
     ) -> dict[str, Any]:
-        responses.append(params.payload)
-        body = params.payload.get("data") or {}
+        payload = params.payload
+        if payload is None:
+            # A response with files is multipart: the JSON rides in the "payload_json" part.
+            part = next(p for p in params.multipart if p["name"] == "payload_json")
+            payload = json.loads(part["value"])
+            payload["files"] = [f.fp.getvalue() for f in params.files]
+        responses.append(payload)
+        body = payload.get("data") or {}
         embeds = [discord.Embed.from_dict(e) for e in body.get("embeds", [])]
         message = backend.facts.make_message_dict(
             channel, state.user, content=body.get("content"), embeds=embeds
         )
         return {
             "interaction": {"id": str(interaction_id), "type": 2},
-            "resource": {"type": params.payload["type"], "message": message},
+            "resource": {"type": payload["type"], "message": message},
         }
 
     monkeypatch.setattr(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import discord
 import discord.ext.test as dpytest
@@ -256,12 +257,12 @@ async def test_an_exception_in_one_message_does_not_stop_the_next(
     real_turn = bot.chat.turn
     calls = 0
 
-    async def flaky_turn(user_key: str, text: str):  # noqa: ANN202
+    async def flaky_turn(user_key: str, text: str, **kwargs: Any):  # noqa: ANN202
         nonlocal calls
         calls += 1
         if calls == 1:
             raise KeyError("secret internals")
-        return await real_turn(user_key, text)
+        return await real_turn(user_key, text, **kwargs)
 
     monkeypatch.setattr(bot.chat, "turn", flaky_turn)
     with caplog.at_level(logging.ERROR, logger="bot.cogs.chat"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -243,13 +244,14 @@ async def test_slash_commands_answer_ephemerally_and_ping_nobody(
     ada, bob = member_named("Ada"), member_named("Bob")
     await tell("My name is Ada and I live in Lisbon", ada)
     await tell("My name is Bob and I live in Oslo", bob)
-    assert {c.name for c in bot.tree.get_commands()} == {"history", "forget", "help"}
+    assert {c.name for c in bot.tree.get_commands()} == {"history", "export", "forget", "help"}
 
     [history] = await slash(bot, monkeypatch, "history", ada, channel, page=1)
     [help_] = await slash(bot, monkeypatch, "help", ada, channel)
     [bad_page] = await slash(bot, monkeypatch, "history", ada, channel, page=0)
+    [export] = await slash(bot, monkeypatch, "export", ada, channel)
     [forget] = await slash(bot, monkeypatch, "forget", bob, channel)
-    for response in (history, help_, bad_page, forget):
+    for response in (history, help_, bad_page, export, forget):
         assert response["data"]["flags"] & EPHEMERAL, response
         assert response["data"]["allowed_mentions"] == NO_PING, response
 
@@ -258,6 +260,8 @@ async def test_slash_commands_answer_ephemerally_and_ping_nobody(
     assert "Lisbon" in shown and "Oslo" not in shown  # the caller's memory, no one else's
     assert "/history" in help_["data"]["content"]
     assert bad_page["data"]["content"].startswith("Usage: `/history")
+    exported = json.loads(export["files"][0])
+    assert exported["facts"]["city"]["value"] == "Lisbon" and "Oslo" not in str(exported)
     assert "Oslo" in forget["data"]["content"]
     assert await bot.chat.store.facts(f"discord:{bob.id}") == {}
     assert await bot.chat.store.facts(f"discord:{ada.id}") != {}
@@ -275,3 +279,25 @@ async def test_commands_work_in_dms_and_unlisted_channels(
     await dpytest.message("!history", channel=quiet, member=ada)
     [shown] = drain()
     assert shown.channel.id == quiet.id and "name: Ada" in shown.embeds[0].description
+
+
+async def test_export_sends_the_callers_data_privately_as_json(
+    make_bot: BotFactory, tmp_path: Path
+) -> None:
+    await make_bot()
+    ada, bob = member_named("Ada"), member_named("Bob")
+    await tell("My name is Ada and I live in Lisbon", ada)
+    await tell("My name is Bob and I live in Oslo", bob)
+    before = set(Path.cwd().glob("dpytest_*.dat"))
+    sent = await tell("!export", ada)
+    notice = [m for m in sent if m.guild is not None]
+    private = [m for m in sent if m.guild is None]
+    assert [m.content for m in notice] == ["I've sent your data to you in a direct message."]
+    assert len(private) == 1 and isinstance(private[0].channel, discord.DMChannel)
+    assert [a.filename for a in private[0].attachments] == ["memory-export.json"]
+    [written] = set(Path.cwd().glob("dpytest_*.dat")) - before
+    data = json.loads(written.read_text())
+    assert data["user"] == f"discord:{ada.id}"
+    assert data["facts"]["city"]["value"] == "Lisbon"
+    assert "Oslo" not in written.read_text()
+    assert data["history"][0]["content"] == "My name is Ada and I live in Lisbon"

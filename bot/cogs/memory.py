@@ -1,4 +1,4 @@
-"""`history`, `forget` and `help`: hybrid commands, so each is `!name` and `/name`.
+"""`history`, `export`, `forget` and `help`: hybrid commands, so each is `!name` and `/name`.
 
 Every command acts on the caller's own memory only: the key comes from the author of the
 message or interaction, and no command takes a user argument. Slash replies are ephemeral.
@@ -6,9 +6,12 @@ message or interaction, and no command takes a user argument. Slash replies are 
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 from typing import TYPE_CHECKING
 
+import discord
 from discord import app_commands
 from discord.ext import commands
 
@@ -55,6 +58,22 @@ class MemoryCog(commands.Cog, name="Memory"):
         )
         await ctx.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
+    @commands.hybrid_command(name="export")
+    async def export(self, ctx: Context) -> None:
+        """Send you everything I've stored about you, as a JSON file."""
+        data = await self.bot.chat.export(user_key(ctx.author))
+        payload = json.dumps(data, ensure_ascii=False, indent=2).encode()
+        file = discord.File(io.BytesIO(payload), filename="memory-export.json")
+        text = "Here is everything I've stored about you."
+        if ctx.interaction is None and ctx.guild is not None:
+            # Typed in a server channel: the file goes to the author privately, not the channel.
+            await ctx.author.send(text, file=file, allowed_mentions=NO_MENTIONS)
+            await ctx.send(
+                "I've sent your data to you in a direct message.", allowed_mentions=NO_MENTIONS
+            )
+            return
+        await ctx.send(text, file=file, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
     @commands.hybrid_command(name="help")
     async def help(self, ctx: Context) -> None:
         """What I can do, and how to talk to me."""
@@ -62,7 +81,7 @@ class MemoryCog(commands.Cog, name="Memory"):
             self.bot.chat.help_text(),
             "",
             "DMs always work; in a server, @mention me or talk in a chat channel.",
-            "Slash commands /history, /forget and /help answer so that only you can see.",
+            "Slash commands /history, /export, /forget and /help answer so only you can see.",
         ]
         for chunk in split_message("\n".join(lines)):
             await ctx.send(chunk, ephemeral=True, allowed_mentions=NO_MENTIONS)
