@@ -64,3 +64,15 @@ def test_secrets_are_not_in_repr() -> None:
 def test_unknown_override_is_rejected() -> None:
     with pytest.raises(SettingsError, match="histroy_window"):
         Settings(histroy_window=3)
+
+
+def test_every_setting_is_documented() -> None:
+    from dataclasses import fields
+
+    root = Path(__file__).resolve().parent.parent
+    example = (root / ".env.example").read_text()
+    readme = (root / "README.md").read_text()
+    for f in fields(Settings):
+        name = f.name.upper()
+        assert f"\n{name}=" in example, f"{name} missing from .env.example"
+        assert f"`{name}`" in readme, f"{name} missing from README"
