@@ -226,10 +226,13 @@ class MemoryStore:
                 counted = conn.execute(
                     "SELECT items FROM user_history_counts WHERE user_key = ?", (user_key,)
                 ).fetchone()
-                (total,) = counted or conn.execute(
-                    f"SELECT COUNT(*) FROM {self._messages_table} WHERE session_id = ?",
-                    (user_key,),
-                ).fetchone()
+                (total,) = (
+                    counted
+                    or conn.execute(
+                        f"SELECT COUNT(*) FROM {self._messages_table} WHERE session_id = ?",
+                        (user_key,),
+                    ).fetchone()
+                )
                 rows = conn.execute(
                     f"SELECT message_data FROM {self._messages_table} WHERE session_id = ?"
                     " ORDER BY id DESC LIMIT ? OFFSET ?",
