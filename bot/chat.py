@@ -14,7 +14,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from agents import Agent, Model, ModelSettings, RunConfig, Runner, TResponseInputItem
+from agents import (
+    Agent,
+    Model,
+    ModelSettings,
+    RunConfig,
+    Runner,
+    RunResultStreaming,
+    TResponseInputItem,
+)
 from openai import AsyncOpenAI
 
 from .agent import UserContext, build_agent, make_client, retry_settings, select_model
@@ -163,18 +171,18 @@ class ChatService:
             try:
                 # The limit covers every model call, retry and tool call of the turn, but not
                 # the commit: a commit cut off halfway would be reported as failed yet land.
+                run = {
+                    "session": session,
+                    "context": context,
+                    "max_turns": MAX_AGENT_STEPS,
+                    "run_config": self._run_config,
+                }
                 async with asyncio.timeout(self.timeout_s):
                     if on_text is not None and self.stream:
-                        reply = await self._run_streamed(text, session, context, on_text)
+                        streamed = Runner.run_streamed(self.agent, text, **run)
+                        reply = await self._stream(streamed, on_text)
                     else:
-                        result = await Runner.run(
-                            self.agent,
-                            text,
-                            session=session,
-                            context=context,
-                            max_turns=MAX_AGENT_STEPS,
-                            run_config=self._run_config,
-                        )
+                        result = await Runner.run(self.agent, text, **run)
                         reply = str(result.final_output or "")
                 await self.store.commit_turn(user_key, session.pending, context.pending_facts)
             except Exception as exc:
@@ -203,17 +211,9 @@ class ChatService:
             return TurnResult(reply=SLOW_DOWN, ok=False, failure="queue_full")
         return None
 
-    async def _run_streamed(
-        self, text: str, session: TurnSession, context: UserContext, on_text: TextSink
-    ) -> str:
-        streamed = Runner.run_streamed(
-            self.agent,
-            text,
-            session=session,
-            context=context,
-            max_turns=MAX_AGENT_STEPS,
-            run_config=self._run_config,
-        )
+    @staticmethod
+    async def _stream(streamed: RunResultStreaming, on_text: TextSink) -> str:
+        """Pass text deltas to `on_text` as they arrive; the final output when done."""
         try:
             async for event in streamed.stream_events():
                 if event.type != "raw_response_event":
