@@ -70,7 +70,7 @@ async def run_console_frontend(settings: Settings, user: str) -> None:
         describe_model(settings),
     )
     async with MemoryStore(settings.memory_db_path) as store:
-        service = ChatService.from_settings(store, settings)
+        service = ChatService.from_settings(store, settings, rate_limited=False)
         try:
             await run_console(service, user, show_added=settings.show_turn_embed)
         finally:

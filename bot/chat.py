@@ -106,9 +106,18 @@ class ChatService:
 
     @classmethod
     def from_settings(
-        cls, store: MemoryStore, settings: Settings, model: Model | None = None
+        cls,
+        store: MemoryStore,
+        settings: Settings,
+        model: Model | None = None,
+        *,
+        rate_limited: bool = True,
     ) -> ChatService:
-        """The service the settings describe; `model` replaces the configured one (tests)."""
+        """The service the settings describe; `model` replaces the configured one (tests).
+
+        `rate_limited=False` drops the per-user message rate limit (the console, whose one
+        user is the operator and may pipe a whole file in); every other limit stays.
+        """
         client = None
         if model is None and not settings.use_offline_model:
             client = make_client(settings)
@@ -122,7 +131,7 @@ class ChatService:
             timeout_s=settings.model_timeout_s,
             stream=settings.stream_replies,
             max_input_chars=settings.max_input_chars,
-            rate_limit_per_minute=settings.rate_limit_per_minute,
+            rate_limit_per_minute=settings.rate_limit_per_minute if rate_limited else 0,
             max_queued_per_user=settings.max_queued_per_user,
             max_concurrent_turns=settings.max_concurrent_turns,
         )

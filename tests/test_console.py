@@ -116,3 +116,12 @@ def test_export_prints_the_users_data_as_json(tmp_path: Path) -> None:
     assert data["user"] == "console:ada"
     assert data["facts"]["name"]["value"] == "Ada"
     assert data["history"][0] == {"content": "call me Ada", "role": "user"}
+
+
+def test_a_piped_file_is_not_rate_limited_but_long_lines_are_refused(tmp_path: Path) -> None:
+    lines = [f"I live in Town{chr(ord('a') + n % 26)}{chr(ord('a') + n // 26)}" for n in range(30)]
+    out = chat(tmp_path / "m.db", "ada", *lines, "x" * 5000, "where do I live?")
+    assert "slow down" not in out
+    assert out.count("bot> Got it, I'll remember that you live in") == 30
+    assert "That message is too long (5,000 characters; the limit is 4,000)" in out
+    assert f"bot> Your city is {lines[-1].removeprefix('I live in ')}." in out
