@@ -11,7 +11,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord.ext import commands
@@ -19,7 +19,7 @@ from discord.ext import commands
 from .agent import describe_model
 from .chat import ChatService
 from .discord_render import NO_MENTIONS
-from .memory import MemoryStore
+from .memory import open_store
 
 if TYPE_CHECKING:
     from agents import Model
@@ -64,8 +64,10 @@ class MemoryBot(commands.Bot):
         extensions: Sequence[str] = EXTENSIONS,
         sync_global: bool = False,
         on_close: Sequence[Callable[[], Awaitable[object]]] = (),
+        **client_options: Any,
     ) -> None:
         super().__init__(
+            **client_options,
             command_prefix=settings.command_prefix,
             intents=bot_intents(),
             allowed_mentions=NO_MENTIONS,
@@ -116,6 +118,11 @@ class MemoryBot(commands.Bot):
             self._on_close.clear()
 
 
+class ShardedMemoryBot(MemoryBot, commands.AutoShardedBot):
+    """The same bot over several gateway shards (a bot in many servers). Memory must then be
+    shared by every process running shards: use DATABASE_URL (PostgreSQL)."""
+
+
 def create_bot(
     settings: Settings, *, model: Model | None = None, sync_global: bool = False
 ) -> MemoryBot:
@@ -123,14 +130,20 @@ def create_bot(
 
     `model` defaults to the one the settings select (the offline model without a key).
     """
-    store = MemoryStore(settings.memory_db_path)
+    store = open_store(settings)
     chat = ChatService.from_settings(store, settings, model)
-    return MemoryBot(
-        settings=settings,
-        chat=chat,
-        sync_global=sync_global,
-        on_close=[chat.aclose, store.aclose],
-    )
+    options: dict[str, Any] = {
+        "settings": settings,
+        "chat": chat,
+        "sync_global": sync_global,
+        "on_close": [chat.aclose, store.aclose],
+    }
+    if settings.sharded:
+        # The default stays a plain Bot: dpytest (and a bot in a few servers) needs no shards.
+        return ShardedMemoryBot(
+            **options, shard_count=settings.shard_count, shard_ids=settings.shard_ids
+        )
+    return MemoryBot(**options)
 
 
 async def run_discord(settings: Settings, *, sync_global: bool = False) -> None:

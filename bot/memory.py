@@ -19,10 +19,13 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agents import SQLiteSession, TResponseInputItem
 from agents.memory import SessionABC, SessionSettings
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -332,6 +335,16 @@ class TurnSession(SessionABC):
 
     async def clear_session(self) -> None:
         self.pending.clear()
+
+
+def open_store(settings: Settings) -> MemoryStore:
+    """The store the settings select: PostgreSQL for a DATABASE_URL, else the SQLite file."""
+    if settings.database_url:
+        # Imported only when asked for: it needs the postgres extra (SQLAlchemy, asyncpg).
+        from .pg_store import PostgresMemoryStore
+
+        return PostgresMemoryStore(settings.database_url)  # type: ignore[return-value]
+    return MemoryStore(settings.memory_db_path)
 
 
 def _now() -> str:

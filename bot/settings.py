@@ -66,6 +66,19 @@ def _parse_openai_api(raw: str) -> str:
     return value
 
 
+def _parse_shard_ids(raw: str) -> tuple[int, ...] | None:
+    if not raw.strip():
+        return None
+    ids = tuple(int(part) for part in raw.split(",") if part.strip())
+    if any(i < 0 for i in ids):
+        raise ValueError("expected shard numbers of 0 or more, e.g. 0,1")
+    return ids
+
+
+def _parse_optional_positive_int(raw: str) -> int | None:
+    return _parse_positive_int(raw) if raw.strip() else None
+
+
 def _parse_optional_str(raw: str) -> str | None:
     return raw.strip() or None
 
@@ -106,6 +119,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_queued_per_user": _parse_count,
     "max_concurrent_turns": _parse_positive_int,
     "max_input_chars": _parse_positive_int,
+    "database_url": _parse_optional_str,
+    "shard_count": _parse_optional_positive_int,
+    "shard_ids": _parse_shard_ids,
 }
 
 
@@ -144,6 +160,12 @@ class Settings:
     # Model runs in flight across all users.
     max_concurrent_turns: int = 16
     max_input_chars: int = 4000
+    # postgresql+asyncpg://… puts history and facts in PostgreSQL (several processes, shards);
+    # unset: the SQLite file at MEMORY_DB_PATH.
+    database_url: str | None = field(default=None, repr=False)
+    # Discord sharding: both unset runs one plain connection.
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None
 
     def __init__(self, *, env_file: str | Path | None = ".env", **overrides: Any) -> None:
         known = {f.name for f in fields(self)}
@@ -161,6 +183,11 @@ class Settings:
                 raw = os.environ.get(env_name, file_values.get(env_name))
                 value = f.default if raw is None else self._parse(f.name, raw)
             object.__setattr__(self, f.name, value)
+        if self.shard_ids is not None:
+            if self.shard_count is None:
+                raise SettingsError("SHARD_IDS is invalid: SHARD_COUNT must be set with it")
+            if any(i >= self.shard_count for i in self.shard_ids):
+                raise SettingsError("SHARD_IDS is invalid: each id must be below SHARD_COUNT")
 
     @staticmethod
     def _parse(name: str, raw: str) -> Any:
@@ -180,6 +207,8 @@ class Settings:
             return Path(value)
         if name == "chat_channel_ids" and not isinstance(value, str):
             return frozenset(int(v) for v in value)
+        if name == "shard_ids" and value is not None:
+            return tuple(int(v) for v in value)
         return value
 
     @property
@@ -188,6 +217,11 @@ class Settings:
         if self.bot_model.lower() == "offline":
             return True
         return not (self.openai_api_key or self.openai_base_url)
+
+    @property
+    def sharded(self) -> bool:
+        """Whether the Discord bot runs as an AutoShardedBot."""
+        return self.shard_count is not None or self.shard_ids is not None
 
     @property
     def tracing_enabled(self) -> bool:

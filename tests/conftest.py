@@ -38,6 +38,9 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "MAX_QUEUED_PER_USER",
         "MAX_CONCURRENT_TURNS",
         "MAX_INPUT_CHARS",
+        "DATABASE_URL",
+        "SHARD_COUNT",
+        "SHARD_IDS",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)

@@ -12,6 +12,7 @@ from typing import Any
 
 import discord
 import pytest
+from discord.ext import commands
 from discord_support import settings_for
 
 from bot.discord_bot import EXTENSIONS, MemoryBot, create_bot, run_discord
@@ -178,3 +179,17 @@ def test_run_discord_shuts_down_cleanly_on_a_signal(tmp_path: Path, signal_name:
     assert "model: offline model" in proc.stderr
     assert "stop signal received" in proc.stderr
     assert "secret.token.value" not in proc.stderr
+
+
+async def test_shards_only_when_asked(tmp_path: Path) -> None:
+    plain = create_bot(settings_for(tmp_path))
+    sharded = create_bot(settings_for(tmp_path, shard_count=4, shard_ids=[1, 3]))
+    try:
+        assert not isinstance(plain, commands.AutoShardedBot)
+        assert isinstance(sharded, commands.AutoShardedBot)
+        assert sharded.shard_count == 4 and list(sharded.shard_ids) == [1, 3]
+        assert sharded.allowed_mentions.to_dict() == {"parse": []}
+        assert sharded.intents == plain.intents
+    finally:
+        await plain.chat.store.aclose()
+        await sharded.chat.store.aclose()

@@ -76,3 +76,18 @@ def test_every_setting_is_documented() -> None:
         name = f.name.upper()
         assert f"\n{name}=" in example, f"{name} missing from .env.example"
         assert f"`{name}`" in readme, f"{name} missing from README"
+
+
+def test_shard_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not Settings().sharded
+    monkeypatch.setenv("SHARD_COUNT", "4")
+    monkeypatch.setenv("SHARD_IDS", "0, 2")
+    settings = Settings()
+    assert settings.sharded and settings.shard_ids == (0, 2)
+    monkeypatch.setenv("SHARD_IDS", "4")
+    with pytest.raises(SettingsError, match="SHARD_IDS"):
+        Settings()
+    monkeypatch.delenv("SHARD_COUNT")
+    monkeypatch.setenv("SHARD_IDS", "0")
+    with pytest.raises(SettingsError, match="SHARD_IDS"):
+        Settings()
