@@ -12,7 +12,7 @@ from pathlib import Path
 from .agent import describe_model
 from .chat import ChatService
 from .console import run_console
-from .memory import MemoryStore
+from .memory import describe_memory, open_store
 from .settings import Settings, SettingsError
 
 log = logging.getLogger("bot")
@@ -30,6 +30,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     console = sub.add_parser("console", help="chat in this terminal (stdin/stdout)")
     console.add_argument("--user", default=None, help="who you are (default: your login name)")
     console.add_argument("--db", type=Path, default=None, help="memory file (MEMORY_DB_PATH)")
+    sub.add_parser(
+        "migrate", help="create the memory tables and exit (safe from several processes)"
+    )
     return parser.parse_args(argv)
 
 
@@ -63,13 +66,29 @@ def setup_logging(settings: Settings) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+async def run_migrate(settings: Settings) -> int:
+    """Create the schema and exit; safe to run from several processes at once."""
+    store = open_store(settings)
+    try:
+        migrate = getattr(store, "migrate", None)
+        if migrate is not None:
+            await migrate()
+    except Exception as exc:
+        print(f"error: could not create the memory tables ({type(exc).__name__})", file=sys.stderr)
+        return 1
+    finally:
+        await store.aclose()
+    log.info("memory tables ready in %s", describe_memory(settings))
+    return 0
+
+
 async def run_console_frontend(settings: Settings, user: str) -> None:
     log.info(
         "console channel; memory in %s; model: %s",
-        settings.memory_db_path,
+        describe_memory(settings),
         describe_model(settings),
     )
-    async with MemoryStore(settings.memory_db_path) as store:
+    async with open_store(settings) as store:
         service = ChatService.from_settings(store, settings, rate_limited=False)
         try:
             await run_console(service, user, show_added=settings.show_turn_embed)
@@ -90,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings)
 
     frontend = args.frontend
+    try:
+        if frontend == "migrate":
+            return asyncio.run(run_migrate(settings))
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if frontend == "discord" and not settings.discord_token:
         print(
             "error: DISCORD_TOKEN is not set; put it in .env or the environment.", file=sys.stderr
@@ -112,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             user = getattr(args, "user", None) or getpass.getuser() or "local"
             asyncio.run(run_console_frontend(settings, user))
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         pass
     return 0

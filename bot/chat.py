@@ -170,35 +170,44 @@ class ChatService:
         refused = self._admit(user_key, text)
         if refused is not None:
             return refused
-        async with (
-            self._user_lock(user_key),
-            self._model_slots,
-            self.store.turn_lock(user_key),
-        ):
+        async with self._user_lock(user_key), self._model_slots:
             session = TurnSession(self.store, user_key, self.history_window)
             context = UserContext(user_key=user_key, store=self.store)
             try:
-                # The limit covers every model call, retry and tool call of the turn, but not
-                # the commit: a commit cut off halfway would be reported as failed yet land.
-                run = {
-                    "session": session,
-                    "context": context,
-                    "max_turns": MAX_AGENT_STEPS,
-                    "run_config": self._run_config,
-                }
-                async with asyncio.timeout(self.timeout_s):
-                    if on_text is not None and self.stream:
-                        streamed = Runner.run_streamed(self.agent, text, **run)
-                        reply = await self._stream(streamed, on_text)
-                    else:
-                        result = await Runner.run(self.agent, text, **run)
-                        reply = str(result.final_output or "")
-                await self.store.commit_turn(user_key, session.pending, context.pending_facts)
+                # A shared database's cross-process lock can fail (outage, pool timeout):
+                # that is a failed turn like any other, so it is taken inside the `try`.
+                async with self.store.turn_lock(user_key):
+                    reply = await self._run(text, session, context, on_text)
+                    await self.store.commit_turn(user_key, session.pending, context.pending_facts)
             except Exception as exc:
                 failure = classify_failure(exc, timeout_s=self.timeout_s)
                 self._log_failure(user_key, failure, exc)
                 return TurnResult(reply=failure.message, ok=False, failure=failure.kind)
             return TurnResult(reply=reply.strip() or "(no answer)", added=list(session.pending))
+
+    async def _run(
+        self,
+        text: str,
+        session: TurnSession,
+        context: UserContext,
+        on_text: TextSink | None,
+    ) -> str:
+        """The agent run of one turn, within the turn's time limit; returns the reply.
+
+        The limit covers every model call, retry and tool call, but not the commit that
+        follows: a commit cut off halfway would be reported as failed yet land.
+        """
+        run = {
+            "session": session,
+            "context": context,
+            "max_turns": MAX_AGENT_STEPS,
+            "run_config": self._run_config,
+        }
+        async with asyncio.timeout(self.timeout_s):
+            if on_text is not None and self.stream:
+                return await self._stream(Runner.run_streamed(self.agent, text, **run), on_text)
+            result = await Runner.run(self.agent, text, **run)
+            return str(result.final_output or "")
 
     def _admit(self, user_key: str, text: str) -> TurnResult | None:
         """None when the message may run; otherwise the refusal to send instead."""

@@ -19,7 +19,7 @@ from discord.ext import commands
 from .agent import describe_model
 from .chat import ChatService
 from .discord_render import NO_MENTIONS
-from .memory import open_store
+from .memory import describe_memory, open_store
 
 if TYPE_CHECKING:
     from agents import Model
@@ -152,7 +152,7 @@ async def run_discord(settings: Settings, *, sync_global: bool = False) -> None:
         raise SystemExit("error: DISCORD_TOKEN is not set; put it in .env or the environment.")
     log.info(
         "starting the Discord bot; memory in %s; model: %s",
-        settings.memory_db_path,
+        describe_memory(settings),
         describe_model(settings),
     )
     bot = create_bot(settings, sync_global=sync_global)

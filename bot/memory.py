@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agents import SQLiteSession, TResponseInputItem
-from agents.memory import SessionABC, SessionSettings
+from agents.memory import Session, SessionABC, SessionSettings
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -78,6 +78,23 @@ class ForgetReport:
 def is_user_message(item: Mapping[str, Any]) -> bool:
     """True for an item the person typed (the start of a turn)."""
     return item.get("role") == "user" and item.get("type", "message") == "message"
+
+
+async def newest_turns(session: Session, user_turns: int) -> list[TResponseInputItem]:
+    """The newest `user_turns` turns of a session's history, each whole: the window starts at
+    a user message, so a tool call is never separated from its output. Reads only as many
+    items as it needs, through the SDK's own `get_items`."""
+    limit = max(8, user_turns * 4)
+    while True:
+        items = await session.get_items(limit=limit)
+        starts = [i for i, item in enumerate(items) if is_user_message(item)]
+        if len(starts) > user_turns:
+            return items[starts[-user_turns] :]
+        if len(items) < limit:
+            # All history fits; drop anything before the first user message so the window
+            # always begins at a turn boundary.
+            return items[starts[0] :] if starts else []
+        limit *= 2
 
 
 class MemoryStore:
@@ -145,17 +162,7 @@ class MemoryStore:
         """The newest `user_turns` turns of history, each whole (never splits a call from
         its output, because a turn's items are only ever stored together)."""
         async with self.session(user_key) as session:
-            limit = max(8, user_turns * 4)
-            while True:
-                items = await session.get_items(limit=limit)
-                starts = [i for i, item in enumerate(items) if is_user_message(item)]
-                if len(starts) > user_turns:
-                    return items[starts[-user_turns] :]
-                if len(items) < limit:
-                    # All history fits; drop anything before the first user message so the
-                    # window always begins at a turn boundary.
-                    return items[starts[0] :] if starts else []
-                limit *= 2
+            return await newest_turns(session, user_turns)
 
     async def commit_turn(
         self,
@@ -337,12 +344,23 @@ class TurnSession(SessionABC):
         self.pending.clear()
 
 
+def describe_memory(settings: Settings) -> str:
+    """Where memory lives, for the log (never the database URL: it holds a password)."""
+    return "PostgreSQL (DATABASE_URL)" if settings.database_url else str(settings.memory_db_path)
+
+
 def open_store(settings: Settings) -> MemoryStore:
     """The store the settings select: PostgreSQL for a DATABASE_URL, else the SQLite file."""
     if settings.database_url:
         # Imported only when asked for: it needs the postgres extra (SQLAlchemy, asyncpg).
-        from .pg_store import PostgresMemoryStore
+        try:
+            from .pg_store import PostgresMemoryStore
+        except ImportError:
+            from .settings import SettingsError
 
+            raise SettingsError(
+                "DATABASE_URL needs the postgres extra: .venv/bin/pip install -e '.[postgres]'"
+            ) from None
         return PostgresMemoryStore(settings.database_url)  # type: ignore[return-value]
     return MemoryStore(settings.memory_db_path)
 

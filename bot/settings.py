@@ -79,6 +79,17 @@ def _parse_optional_positive_int(raw: str) -> int | None:
     return _parse_positive_int(raw) if raw.strip() else None
 
 
+def _parse_database_url(raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    scheme = value.split("://", 1)[0].lower().split("+", 1)[0] if "://" in value else ""
+    if scheme not in {"postgresql", "postgres"}:
+        # The URL is not echoed: it normally carries a password.
+        raise ValueError("expected a PostgreSQL URL such as postgresql+asyncpg://user:pw@host/db")
+    return value
+
+
 def _parse_optional_str(raw: str) -> str | None:
     return raw.strip() or None
 
@@ -119,7 +130,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_queued_per_user": _parse_count,
     "max_concurrent_turns": _parse_positive_int,
     "max_input_chars": _parse_positive_int,
-    "database_url": _parse_optional_str,
+    "database_url": _parse_database_url,
     "shard_count": _parse_optional_positive_int,
     "shard_ids": _parse_shard_ids,
 }

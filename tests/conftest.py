@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 from agents import set_tracing_disabled
+from pg_server import pg_server, pg_url  # noqa: F401  (fixtures: a real PostgreSQL server)
 
 from bot.chat import ChatService
 from bot.memory import MemoryStore
 from bot.offline_model import OfflineModel
+from bot.pg_store import PostgresMemoryStore
 
 set_tracing_disabled(True)
 
@@ -51,8 +53,32 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "memory.db"
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every test using the store runs on both back ends (PostgreSQL: a real server)."""
+    return request.param
+
+
 @pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[MemoryStore]:
+def open_memory(
+    backend: str, db_path: Path, request: pytest.FixtureRequest
+) -> Callable[[], MemoryStore]:
+    """Opens another store on this test's memory: a restart, or a second process."""
+    if backend == "sqlite":
+        return lambda: MemoryStore(db_path)
+    url = request.getfixturevalue("pg_url")
+    return lambda: PostgresMemoryStore(url)  # type: ignore[return-value]
+
+
+@pytest.fixture
+async def store(open_memory: Callable[[], MemoryStore]) -> AsyncIterator[MemoryStore]:
+    async with open_memory() as memory:
+        yield memory
+
+
+@pytest.fixture
+async def sqlite_store(db_path: Path) -> AsyncIterator[MemoryStore]:
+    """For what only the SQLite file has (its tables read directly, file permissions)."""
     async with MemoryStore(db_path) as memory:
         yield memory
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.memory import MemoryStore, TurnSession
@@ -25,10 +26,12 @@ def turn(n: int, *, with_call: bool = False) -> list[dict]:
     return items
 
 
-async def test_history_and_facts_survive_a_new_store_instance(db_path: Path) -> None:
-    async with MemoryStore(db_path) as store:
+async def test_history_and_facts_survive_a_new_store_instance(
+    open_memory: Callable[[], MemoryStore],
+) -> None:
+    async with open_memory() as store:
         await store.commit_turn("console:ada", turn(1, with_call=True), {"name": "Ada"})
-    async with MemoryStore(db_path) as again:
+    async with open_memory() as again:
         assert await again.facts("console:ada") == {"name": "Ada"}
         items = await again.all_items("console:ada")
         assert items == turn(1, with_call=True)
@@ -42,9 +45,7 @@ async def test_users_are_isolated(store: MemoryStore) -> None:
     assert await store.all_items("discord:1") == turn(1)
 
 
-async def test_forget_removes_history_and_facts_and_reports_them(
-    store: MemoryStore, db_path: Path
-) -> None:
+async def test_forget_removes_history_and_facts_and_reports_them(store: MemoryStore) -> None:
     await store.commit_turn("console:ada", turn(1, with_call=True), {"name": "Ada", "city": "X"})
     await store.commit_turn("console:bob", turn(2), {"name": "Bob"})
     report = await store.forget("console:ada")
@@ -52,6 +53,16 @@ async def test_forget_removes_history_and_facts_and_reports_them(
     assert report.facts == {"name": "Ada", "city": "X"}
     assert await store.facts("console:ada") == {}
     assert await store.all_items("console:ada") == []
+    assert (await store.history_page("console:ada", 1, 10)).total == 0
+    assert await store.facts("console:bob") == {"name": "Bob"}
+    assert (await store.forget("console:ada")).empty
+
+
+async def test_forget_leaves_no_row_in_the_file(sqlite_store: MemoryStore, db_path: Path) -> None:
+    store = sqlite_store
+    await store.commit_turn("console:ada", turn(1, with_call=True), {"name": "Ada", "city": "X"})
+    await store.commit_turn("console:bob", turn(2), {"name": "Bob"})
+    await store.forget("console:ada")
     # Nothing of Ada's is left anywhere in the file's tables; Bob is untouched.
     with sqlite3.connect(db_path) as conn:
         for table, column in (
@@ -64,7 +75,6 @@ async def test_forget_removes_history_and_facts_and_reports_them(
             )
             assert rows.fetchone() == (0,)
     assert await store.facts("console:bob") == {"name": "Bob"}
-    assert (await store.forget("console:ada")).empty
 
 
 async def test_export_holds_facts_and_history_as_json(store: MemoryStore) -> None:
@@ -110,8 +120,9 @@ def test_file_is_private(db_path: Path) -> None:
 
 
 async def test_history_count_stays_in_step_and_repairs_itself(
-    store: MemoryStore, db_path: Path
+    sqlite_store: MemoryStore, db_path: Path
 ) -> None:
+    store = sqlite_store
     await store.commit_turn("u", turn(1, with_call=True), {})
     await store.commit_turn("u", turn(2), {})
     assert (await store.history_page("u", 1, 3)).total == 6

@@ -21,6 +21,12 @@ APIS = ["chat_completions", "responses"]
 
 
 @pytest.fixture
+def backend() -> str:
+    # The model path does not depend on the store; the store tests cover both back ends.
+    return "sqlite"
+
+
+@pytest.fixture
 def server() -> Iterator[FakeOpenAIServer]:
     with FakeOpenAIServer() as fake:
         yield fake

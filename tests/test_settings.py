@@ -91,3 +91,12 @@ def test_shard_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHARD_IDS", "0")
     with pytest.raises(SettingsError, match="SHARD_IDS"):
         Settings()
+
+
+def test_database_url_must_be_postgresql(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings(database_url="postgresql+asyncpg://bot:pw@db/memory").database_url
+    monkeypatch.setenv("DATABASE_URL", "mysql://bot:hunter2@db/memory")
+    with pytest.raises(SettingsError, match="DATABASE_URL") as caught:
+        Settings()
+    assert "hunter2" not in str(caught.value)
+    assert "hunter2" not in repr(Settings(database_url="postgres://bot:hunter2@db/m"))
