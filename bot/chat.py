@@ -129,7 +129,8 @@ class ChatService:
             tracing_disabled=not settings.tracing_enabled,
             model_settings=ModelSettings(retry=retry_settings(settings.model_max_retries)),
             timeout_s=settings.model_timeout_s,
-            stream=settings.stream_replies,
+            # The offline model answers at once: streaming it would only add work.
+            stream=settings.stream_replies and not settings.use_offline_model,
             max_input_chars=settings.max_input_chars,
             rate_limit_per_minute=settings.rate_limit_per_minute if rate_limited else 0,
             max_queued_per_user=settings.max_queued_per_user,
