@@ -266,25 +266,28 @@ def many_users(work: Path, users: int, mode: str) -> dict[str, Any]:
 
 
 async def measure_history(work: Path, repeats: int) -> dict[str, Any]:
-    figures: dict[str, Any] = {}
+    sizes = (100, 10_000)
+    times: dict[int, list[float]] = {size: [] for size in sizes}
     async with MemoryStore(work / "history.db") as store:
         service = ChatService(store, OfflineModel())
-        for size in (100, 10_000):
-            user = f"h:{size}"
-            turn = [
-                {"role": "user", "content": "what's my city?"},
-                {"type": "function_call", "call_id": "c", "name": "read_facts", "arguments": "{}"},
-                {"type": "function_call_output", "call_id": "c", "output": '{"city": "Lisbon"}'},
-                {"role": "assistant", "type": "message", "content": "Your city is Lisbon."},
-            ]
-            await store.commit_turn(user, turn * (size // 4), {"city": "Lisbon"})
-            times = []
-            for _ in range(repeats):
+        turn = [
+            {"role": "user", "content": "what's my city?"},
+            {"type": "function_call", "call_id": "c", "name": "read_facts", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c", "output": '{"city": "Lisbon"}'},
+            {"role": "assistant", "type": "message", "content": "Your city is Lisbon."},
+        ]
+        for size in sizes:
+            await store.commit_turn(f"h:{size}", turn * (size // 4), {"city": "Lisbon"})
+        # Alternating sizes, so drift on a shared machine hits both alike.
+        for _ in range(repeats):
+            for size in sizes:
                 started = time.perf_counter()
-                await service.history(user, 1)
-                times.append(time.perf_counter() - started)
-            figures[f"history_ms_p50_at_{size}"] = round(statistics.median(times) * 1000, 3)
-            figures[f"history_ms_p99_at_{size}"] = round(percentile(times, 99) * 1000, 3)
+                await service.history(f"h:{size}", 1)
+                times[size].append(time.perf_counter() - started)
+    figures: dict[str, Any] = {}
+    for size in sizes:
+        figures[f"history_ms_p50_at_{size}"] = round(statistics.median(times[size]) * 1000, 3)
+        figures[f"history_ms_p99_at_{size}"] = round(percentile(times[size], 99) * 1000, 3)
     figures["history_p99_ratio_10000_vs_100"] = round(
         figures["history_ms_p99_at_10000"] / figures["history_ms_p99_at_100"], 3
     )
@@ -385,7 +388,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=200, help="users in the concurrency run")
     parser.add_argument("--latency", type=float, default=0.5, help="model latency, seconds")
     parser.add_argument("--many", type=int, default=10_000, help="users for fds/rss")
-    parser.add_argument("--history-repeats", type=int, default=200)
+    parser.add_argument("--history-repeats", type=int, default=1000)
     args = parser.parse_args()
     results = asyncio.run(run(args))
     print_table(results)
