@@ -10,7 +10,7 @@ from bot.memory import MemoryStore, TurnSession
 
 
 def turn(n: int, *, with_call: bool = False) -> list[dict]:
-    items: list[dict] = [{"role": "user", "content": f"user {n}"}]
+    items: list[dict] = [{"role": "user", "content": f"user {n} ✓"}]
     if with_call:
         items += [
             {"type": "function_call", "call_id": f"c{n}", "name": "read_facts", "arguments": "{}"},
@@ -90,7 +90,7 @@ async def test_history_pages_newest_first(store: MemoryStore) -> None:
         await store.commit_turn("u", turn(n), {})
     first = await store.history_page("u", 1, 4)
     assert (first.page, first.pages, first.total) == (1, 3, 10)
-    assert [i["content"] for i in first.items if i["role"] == "user"] == ["user 3", "user 4"]
+    assert [i["content"] for i in first.items if i["role"] == "user"] == ["user 3 ✓", "user 4 ✓"]
     last = await store.history_page("u", 3, 4)
     assert last.items == turn(0)
 

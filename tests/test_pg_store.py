@@ -19,6 +19,7 @@ from agents.extensions.memory.sqlalchemy_session import SQLAlchemySession
 from pg_server import pg_server, pg_url  # noqa: F401  (fixtures)
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from test_memory import turn
 
 from bot.chat import ChatService
 from bot.memory import MemoryStore, open_store
@@ -31,23 +32,6 @@ TABLES = (
     ("agent_sessions", "session_id"),
     ("user_facts", "user_key"),
 )
-
-
-def turn(n: int, *, with_call: bool = False) -> list[dict]:
-    items: list[dict] = [{"role": "user", "content": f"user {n} ✓"}]
-    if with_call:
-        items += [
-            {"type": "function_call", "call_id": f"c{n}", "name": "read_facts", "arguments": "{}"},
-            {"type": "function_call_output", "call_id": f"c{n}", "output": "{}"},
-        ]
-    items.append(
-        {
-            "type": "message",
-            "role": "assistant",
-            "content": [{"type": "output_text", "text": f"bot {n}", "annotations": []}],
-        }
-    )
-    return items
 
 
 async def count_rows(store: PostgresMemoryStore, user_key: str) -> dict[str, int]:
