@@ -100,3 +100,16 @@ def test_database_url_must_be_postgresql(monkeypatch: pytest.MonkeyPatch) -> Non
         Settings()
     assert "hunter2" not in str(caught.value)
     assert "hunter2" not in repr(Settings(database_url="postgres://bot:hunter2@db/m"))
+
+
+def test_tracing_goes_to_openai_only_with_an_openai_key() -> None:
+    assert not Settings().tracing_enabled  # offline
+    assert Settings(openai_api_key="sk-x").tracing_enabled
+    assert not Settings(openai_api_key="sk-x", openai_tracing="false").tracing_enabled
+    assert not Settings(
+        openai_api_key="sk-x", openai_base_url="http://127.0.0.1:1/v1"
+    ).tracing_enabled
+    assert not Settings(openai_api_key="sk-x", bot_model="offline").tracing_enabled
+    assert Settings(openai_base_url="http://127.0.0.1:1/v1").model_api == "chat_completions"
+    assert Settings(openai_api_key="sk-x").model_api == "responses"
+    assert Settings(openai_base_url="http://x/v1", openai_api="responses").model_api == "responses"
