@@ -272,3 +272,18 @@ async def test_an_exception_in_one_message_does_not_stop_the_next(
     assert first.content == FAILED_REPLY and "secret" not in first.content
     assert "Nice to meet you, Ada" in second.content
     assert any(r.exc_info and r.exc_info[0] is KeyError for r in caplog.records)
+
+
+async def test_flooding_gets_one_slow_down_and_nothing_is_stored(
+    make_bot: BotFactory, tmp_path: Path
+) -> None:
+    from bot.chat import SLOW_DOWN
+
+    bot = await make_bot(settings_for(tmp_path, rate_limit_per_minute=1))
+    member = dpytest.get_config().members[0]
+    for text in ("My name is Ada", "I live in Lisbon", "I live in Porto", "I live in Faro"):
+        await dpytest.message(text, member=member)
+    replies = [m.content for m in drain()]
+    assert replies == ["Nice to meet you, Ada! I'll remember your name.", SLOW_DOWN]
+    assert await bot.chat.store.facts(f"discord:{member.id}") == {"name": "Ada"}
+    assert len(await bot.chat.store.all_items(f"discord:{member.id}")) == 4
