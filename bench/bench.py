@@ -301,6 +301,7 @@ class CountingModel(OfflineModel):
     """The offline model, recording how many input items each call received."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.input_sizes: list[int] = []
 
     async def get_response(self, system_instructions: Any, input: Any, *args: Any, **kw: Any):

@@ -154,7 +154,7 @@ def make_client(settings: Settings) -> AsyncOpenAI:
 def select_model(settings: Settings, client: AsyncOpenAI | None = None) -> Model:
     """The model the settings ask for: offline unless a key or base URL is configured."""
     if settings.use_offline_model:
-        return OfflineModel()
+        return OfflineModel(settings.command_prefix)
     client = client or make_client(settings)
     name = settings.bot_model or DEFAULT_OPENAI_MODEL
     if settings.model_api == "chat_completions":

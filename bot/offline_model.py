@@ -32,8 +32,13 @@ MODEL_NAME = "offline"
 HELP_TEXT = (
     "I'm the offline model (no AI service is configured), so I only understand your name and "
     'city. Try "My name is Ada and I live in Lisbon", then ask "What\'s my city?" or '
-    '"What do you know about me?". !history shows what I stored, !forget erases it.'
+    '"What do you know about me?". {prefix}history shows what I stored, {prefix}forget erases it.'
 )
+
+
+def help_text(command_prefix: str = "!") -> str:
+    """What the offline model says to anything it does not understand."""
+    return HELP_TEXT.format(prefix=command_prefix)
 
 
 def message_text(item: TResponseInputItem | dict[str, Any]) -> str:
@@ -50,6 +55,9 @@ def message_text(item: TResponseInputItem | dict[str, Any]) -> str:
 
 class OfflineModel(Model):
     """The offline stand-in for an LLM; see the module docstring."""
+
+    def __init__(self, command_prefix: str = "!") -> None:
+        self.command_prefix = command_prefix
 
     async def get_response(
         self,
@@ -120,7 +128,7 @@ class OfflineModel(Model):
         items: list[Any] = [{"role": "user", "content": input}] if isinstance(input, str) else input
         start = _last_user_message(items)
         if start is None:
-            return [_message(HELP_TEXT)]
+            return [_message(help_text(self.command_prefix))]
         intents = parse_intents(message_text(items[start]))
         outputs = _tool_outputs(items[start + 1 :])
 
@@ -129,7 +137,7 @@ class OfflineModel(Model):
             return [_call(SAVE_TOOL, statement)]
         if (intents.asks_name or intents.asks_city) and READ_TOOL not in outputs:
             return [_call(READ_TOOL, {})]
-        return [_message(_compose(intents, outputs))]
+        return [_message(_compose(intents, outputs) or help_text(self.command_prefix))]
 
 
 def _last_user_message(items: list[Any]) -> int | None:
@@ -186,7 +194,7 @@ def _compose(intents: Intents, outputs: dict[str, dict[str, Any]]) -> str:
                     sentences.append(f"Your {fact} is {facts[fact]}.")
                 else:
                     sentences.append(f"I don't know your {fact} yet.")
-    return " ".join(sentences) if sentences else HELP_TEXT
+    return " ".join(sentences)
 
 
 def _call(name: str, arguments: dict[str, str]) -> ResponseFunctionToolCall:

@@ -6,7 +6,7 @@ import pytest
 
 from bot.chat import ChatService
 from bot.memory import MemoryStore
-from bot.offline_model import HELP_TEXT
+from bot.offline_model import OfflineModel, help_text
 
 
 def tool_calls(added: list) -> list[tuple[str, str]]:
@@ -63,7 +63,13 @@ async def test_moving_replaces_the_city(service: ChatService, store: MemoryStore
 
 async def test_anything_else_gets_the_offline_explanation(service: ChatService) -> None:
     result = await service.turn("u", "tell me a joke")
-    assert result.reply == HELP_TEXT
+    assert result.reply == help_text("!")
+    assert "!history shows what I stored" in result.reply
+
+
+async def test_the_explanation_uses_the_configured_prefix(store: MemoryStore) -> None:
+    result = await ChatService(store, OfflineModel("?")).turn("u", "sing me a song")
+    assert "?history shows what I stored, ?forget erases it." in result.reply
     assert tool_calls(result.added) == []
     assert [i["role"] for i in result.added] == ["user", "assistant"]
 
