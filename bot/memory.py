@@ -114,7 +114,6 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._open_sessions = asyncio.Semaphore(MAX_OPEN_SESSIONS)
         self._closed = False
-        self._sessions_table = "agent_sessions"
         self._messages_table = "agent_messages"
 
     def _prepare_file(self) -> None:
