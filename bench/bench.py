@@ -34,11 +34,15 @@ from agents.testing import (  # noqa: E402
     function_call,
 )
 
-from bot.agent import UserContext, build_agent  # noqa: E402
-from bot.chat import ChatService  # noqa: E402
-from bot.discord_bot import create_bot  # noqa: E402
+from bot.core.agent import (  # noqa: E402
+    UserContext,
+    build_agent,
+    offline_model,  # noqa: E402
+)
+from bot.core.chat import ChatService  # noqa: E402
+from bot.frontends.discord.bot import create_bot  # noqa: E402
 from bot.memory import MemoryStore  # noqa: E402
-from bot.offline_model import OfflineModel  # noqa: E402
+from bot.offline.model import OfflineModel  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
 set_tracing_disabled(True)
@@ -199,10 +203,10 @@ MANY_USERS_SCRIPT = textwrap.dedent(
     """
     import asyncio, json, os, resource, sys
     from agents import Runner, SQLiteSession, set_tracing_disabled
-    from bot.agent import UserContext, build_agent
-    from bot.chat import ChatService
+    from bot.core.agent import UserContext, build_agent
+    from bot.core.chat import ChatService
     from bot.memory import MemoryStore
-    from bot.offline_model import OfflineModel
+    from bot.core.agent import offline_model
     set_tracing_disabled(True)
     db, users, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 
@@ -214,7 +218,7 @@ MANY_USERS_SCRIPT = textwrap.dedent(
         errors = 0
         async with MemoryStore(db) as store:
             if mode == "ours":
-                service = ChatService(store, OfflineModel(), max_concurrent_turns=64)
+                service = ChatService(store, offline_model(), max_concurrent_turns=64)
                 for start in range(0, users, 50):
                     results = await asyncio.gather(*(
                         service.turn(f"u:{n}", "My name is Ada and I live in Lisbon")
@@ -223,7 +227,7 @@ MANY_USERS_SCRIPT = textwrap.dedent(
                     errors += sum(not r.ok for r in results)
             else:
                 # The naive bot: one live SDK session per user, kept for reuse.
-                agent = build_agent(OfflineModel())
+                agent = build_agent(offline_model())
                 sessions = {}
                 done = 0
                 for start in range(0, users, 50):
@@ -269,7 +273,7 @@ async def measure_history(work: Path, repeats: int) -> dict[str, Any]:
     sizes = (100, 10_000)
     times: dict[int, list[float]] = {size: [] for size in sizes}
     async with MemoryStore(work / "history.db") as store:
-        service = ChatService(store, OfflineModel())
+        service = ChatService(store, offline_model())
         turn = [
             {"role": "user", "content": "what's my city?"},
             {"type": "function_call", "call_id": "c", "name": "read_facts", "arguments": "{}"},
@@ -301,7 +305,7 @@ class CountingModel(OfflineModel):
     """The offline model, recording how many input items each call received."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(offline_model().tools)
         self.input_sizes: list[int] = []
 
     async def get_response(self, system_instructions: Any, input: Any, *args: Any, **kw: Any):

@@ -9,9 +9,9 @@ import logging
 import sys
 from pathlib import Path
 
-from .agent import describe_model
-from .chat import ChatService
-from .console import run_console
+from .core.agent import describe_model
+from .core.chat import ChatService
+from .frontends.console import run_console
 from .memory import describe_memory, open_store
 from .settings import Settings, SettingsError
 
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if frontend == "discord":
-            from .discord_bot import run_discord
+            from .frontends.discord.bot import run_discord
 
             asyncio.run(run_discord(settings, sync_global=getattr(args, "sync_global", False)))
         else:

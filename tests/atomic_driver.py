@@ -10,15 +10,15 @@ from multiprocessing.connection import Connection
 def run_turns(db_path: str, worker: int, ready: Connection) -> None:
     from agents import set_tracing_disabled
 
-    from bot.chat import ChatService
+    from bot.core.agent import offline_model
+    from bot.core.chat import ChatService
     from bot.memory import MemoryStore
-    from bot.offline_model import OfflineModel
 
     set_tracing_disabled(True)
 
     async def main() -> None:
         async with MemoryStore(db_path) as store:
-            service = ChatService(store, OfflineModel())
+            service = ChatService(store, offline_model())
             n = 0
             while True:
                 users = [f"console:w{worker}u{(n + k) % 5}" for k in range(3)]

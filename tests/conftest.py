@@ -9,10 +9,10 @@ import pytest
 from agents import set_tracing_disabled
 from pg_server import pg_server, pg_url  # noqa: F401  (fixtures: a real PostgreSQL server)
 
-from bot.chat import ChatService
+from bot.core.agent import offline_model
+from bot.core.chat import ChatService
 from bot.memory import MemoryStore
-from bot.offline_model import OfflineModel
-from bot.pg_store import PostgresMemoryStore
+from bot.memory.pg_store import PostgresMemoryStore
 
 set_tracing_disabled(True)
 
@@ -85,4 +85,4 @@ async def sqlite_store(db_path: Path) -> AsyncIterator[MemoryStore]:
 
 @pytest.fixture
 def service(store: MemoryStore) -> ChatService:
-    return ChatService(store, OfflineModel(), history_window=10)
+    return ChatService(store, offline_model(), history_window=10)

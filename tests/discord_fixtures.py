@@ -17,7 +17,7 @@ from agents import Model
 from discord.ext.test import callbacks
 from discord_support import BotFactory, Wire, settings_for, start_bot, stop_bot
 
-from bot.discord_bot import MemoryBot
+from bot.frontends.discord.bot import MemoryBot
 from bot.settings import Settings
 
 

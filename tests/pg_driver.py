@@ -138,9 +138,9 @@ async def main(argv: list[str]) -> None:
 
     from agents import set_tracing_disabled
 
-    from bot.chat import ChatService
-    from bot.offline_model import OfflineModel
-    from bot.pg_store import PostgresMemoryStore
+    from bot.core.agent import offline_model
+    from bot.core.chat import ChatService
+    from bot.memory.pg_store import PostgresMemoryStore
 
     set_tracing_disabled(True)
     store = PostgresMemoryStore(args.url, pool_size=args.pool_size, max_overflow=args.max_overflow)
@@ -159,7 +159,7 @@ async def main(argv: list[str]) -> None:
             ok, errors = await same_user(service, args.user, args.turns, args.tag)
             model.assert_complete()
         else:
-            service = ChatService(store, OfflineModel(), max_queued_per_user=args.count)
+            service = ChatService(store, offline_model(), max_queued_per_user=args.count)
             users = range(args.first, args.first + args.count * args.step, args.step)
             ok, errors = await many_users(service, users)
         elapsed = time.perf_counter() - started

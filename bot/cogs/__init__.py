@@ -1,1 +1,0 @@
-"""Discord cogs, one per file; `bot.discord_bot.EXTENSIONS` lists the ones loaded."""

@@ -1,0 +1,343 @@
+"""One chat turn for one user, and the chat commands, for every front end.
+
+A front end hands over (user key, text) and renders what comes back; it never touches SQLite
+or the agent directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from agents import (
+    Agent,
+    Model,
+    ModelSettings,
+    RunConfig,
+    Runner,
+    RunResultStreaming,
+    TResponseInputItem,
+)
+from openai import AsyncOpenAI
+
+from ..memory import ForgetReport, HistoryPage, MemoryStore, TurnSession
+from .agent import UserContext, build_agent, make_client, retry_settings, select_model
+from .failures import Failure, classify_failure, describe_error, quiet_sdk_model_errors
+from .limits import RateLimiter
+from .render import render_forget, render_history
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+log = logging.getLogger(__name__)
+
+HISTORY_PAGE_SIZE = 10
+MAX_AGENT_STEPS = 6
+MAX_PAGE = 1_000_000
+SLOW_DOWN = (
+    "You're sending messages faster than I can answer, so I skipped this one. "
+    "Please slow down a little."
+)
+
+
+TextSink = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """What a turn produced: the reply, and exactly the items it added to history."""
+
+    reply: str
+    added: list[TResponseInputItem] = field(default_factory=list)
+    ok: bool = True
+    # The failure kind (see bot.failures) when not ok: timeout, rate_limited, ...
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a front end shows for one incoming line: a turn's result or a command's text."""
+
+    text: str
+    added: list[TResponseInputItem] = field(default_factory=list)
+    is_command: bool = False
+
+
+class ChatService:
+    """Runs turns (per-user FIFO order, users in parallel) and the chat commands."""
+
+    def __init__(
+        self,
+        store: MemoryStore,
+        model: Model,
+        *,
+        history_window: int = 10,
+        command_prefix: str = "!",
+        tracing_disabled: bool = True,
+        model_settings: ModelSettings | None = None,
+        timeout_s: float | None = None,
+        stream: bool = True,
+        max_input_chars: int = 4000,
+        rate_limit_per_minute: int | None = None,
+        max_queued_per_user: int = 10,
+        max_concurrent_turns: int = 16,
+    ) -> None:
+        self.store = store
+        self.agent: Agent[UserContext] = build_agent(model, model_settings)
+        self.history_window = history_window
+        self.command_prefix = command_prefix
+        self.timeout_s = timeout_s
+        self.stream = stream
+        self._run_config = RunConfig(tracing_disabled=tracing_disabled)
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._lock_users: dict[str, int] = {}
+        self._auth_failure_logged = False
+        self._client: AsyncOpenAI | None = None
+        quiet_sdk_model_errors()
+        self.max_input_chars = max_input_chars
+        self.max_queued_per_user = max_queued_per_user
+        self._rate_limiter = RateLimiter(rate_limit_per_minute) if rate_limit_per_minute else None
+        self._model_slots = asyncio.Semaphore(max_concurrent_turns)
+
+    @classmethod
+    def from_settings(
+        cls,
+        store: MemoryStore,
+        settings: Settings,
+        model: Model | None = None,
+        *,
+        rate_limited: bool = True,
+    ) -> ChatService:
+        """The service the settings describe; `model` replaces the configured one (tests).
+
+        `rate_limited=False` drops the per-user message rate limit (the console, whose one
+        user is the operator and may pipe a whole file in); every other limit stays.
+        """
+        client = None
+        if model is None and not settings.use_offline_model:
+            client = make_client(settings)
+        service = cls(
+            store,
+            model if model is not None else select_model(settings, client),
+            history_window=settings.history_window,
+            command_prefix=settings.command_prefix,
+            tracing_disabled=not settings.tracing_enabled,
+            model_settings=ModelSettings(retry=retry_settings(settings.model_max_retries)),
+            timeout_s=settings.model_timeout_s,
+            # The offline model answers at once: streaming it would only add work.
+            stream=settings.stream_replies and not settings.use_offline_model,
+            max_input_chars=settings.max_input_chars,
+            rate_limit_per_minute=settings.rate_limit_per_minute if rate_limited else 0,
+            max_queued_per_user=settings.max_queued_per_user,
+            max_concurrent_turns=settings.max_concurrent_turns,
+        )
+        service._client = client
+        return service
+
+    async def aclose(self) -> None:
+        """Release the model's HTTP connections (the store is closed by its owner)."""
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    @contextlib.asynccontextmanager
+    async def _user_lock(self, user_key: str) -> AsyncIterator[None]:
+        # asyncio.Lock wakes waiters in arrival order, which makes each user's turns FIFO.
+        # Locks are dropped when nobody holds or waits on them, so the map stays small.
+        lock = self._locks.setdefault(user_key, asyncio.Lock())
+        self._lock_users[user_key] = self._lock_users.get(user_key, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._lock_users[user_key] -= 1
+            if self._lock_users[user_key] == 0:
+                del self._lock_users[user_key]
+                del self._locks[user_key]
+
+    async def turn(self, user_key: str, text: str, on_text: TextSink | None = None) -> TurnResult:
+        """Run the agent for one message and store the turn, all or nothing.
+
+        With `on_text` (and streaming on), reply text is passed to it as it arrives; the stored
+        history is the same as for a non-streamed turn. Messages refused by the limits get a
+        short reply (or, for repeated throttled messages, an empty one: send nothing) and are
+        neither run nor stored.
+        """
+        refused = self._admit(user_key, text)
+        if refused is not None:
+            return refused
+        async with self._user_lock(user_key), self._model_slots:
+            session = TurnSession(self.store, user_key, self.history_window)
+            context = UserContext(user_key=user_key, store=self.store)
+            try:
+                # A shared database's cross-process lock can fail (outage, pool timeout):
+                # that is a failed turn like any other, so it is taken inside the `try`.
+                async with self.store.turn_lock(user_key):
+                    reply = await self._run(text, session, context, on_text)
+                    await self.store.commit_turn(user_key, session.pending, context.pending_facts)
+            except Exception as exc:
+                failure = classify_failure(exc, timeout_s=self.timeout_s)
+                self._log_failure(user_key, failure, exc)
+                return TurnResult(reply=failure.message, ok=False, failure=failure.kind)
+            return TurnResult(reply=reply.strip() or "(no answer)", added=list(session.pending))
+
+    async def _run(
+        self,
+        text: str,
+        session: TurnSession,
+        context: UserContext,
+        on_text: TextSink | None,
+    ) -> str:
+        """The agent run of one turn, within the turn's time limit; returns the reply.
+
+        The limit covers every model call, retry and tool call, but not the commit that
+        follows: a commit cut off halfway would be reported as failed yet land.
+        """
+        run = {
+            "session": session,
+            "context": context,
+            "max_turns": MAX_AGENT_STEPS,
+            "run_config": self._run_config,
+        }
+        async with asyncio.timeout(self.timeout_s):
+            if on_text is not None and self.stream:
+                return await self._stream(Runner.run_streamed(self.agent, text, **run), on_text)
+            result = await Runner.run(self.agent, text, **run)
+            return str(result.final_output or "")
+
+    def _admit(self, user_key: str, text: str) -> TurnResult | None:
+        """None when the message may run; otherwise the refusal to send instead."""
+        if len(text) > self.max_input_chars:
+            return TurnResult(
+                reply=f"That message is too long ({len(text):,} characters; the limit is "
+                f"{self.max_input_chars:,}). Please send a shorter one; nothing was stored.",
+                ok=False,
+                failure="too_long",
+            )
+        if self._rate_limiter is not None:
+            allowed = self._rate_limiter.acquire(user_key)
+            if allowed is None:
+                return TurnResult(reply="", ok=False, failure="throttled")
+            if allowed is False:
+                return TurnResult(reply=SLOW_DOWN, ok=False, failure="throttled")
+        # Holders plus waiters of this user's lock: one running turn and its queue.
+        if self._lock_users.get(user_key, 0) > self.max_queued_per_user:
+            return TurnResult(reply=SLOW_DOWN, ok=False, failure="queue_full")
+        return None
+
+    @staticmethod
+    async def _stream(streamed: RunResultStreaming, on_text: TextSink) -> str:
+        """Pass text deltas to `on_text` as they arrive; the final output when done."""
+        try:
+            async for event in streamed.stream_events():
+                if event.type != "raw_response_event":
+                    continue
+                if getattr(event.data, "type", None) == "response.output_text.delta":
+                    try:
+                        await on_text(event.data.delta)
+                    except Exception:
+                        # A front end failing to show progress must not fail the turn.
+                        log.warning(
+                            "streaming sink failed; the final reply still follows", exc_info=True
+                        )
+        except BaseException:
+            streamed.cancel()
+            raise
+        return str(streamed.final_output or "")
+
+    def _log_failure(self, user_key: str, failure: Failure, exc: BaseException) -> None:
+        if failure.kind == "authentication":
+            # Every turn would fail the same way: say it once, with the fix.
+            if not self._auth_failure_logged:
+                self._auth_failure_logged = True
+                log.error(
+                    "the model service rejected the credentials (%s): check OPENAI_API_KEY "
+                    "(and OPENAI_BASE_URL)",
+                    describe_error(exc),
+                )
+            return
+        if failure.kind == "internal":
+            log.error("turn for %s failed; nothing was stored", user_key, exc_info=exc)
+            return
+        # Provider errors are logged by kind and status only: their text can echo request
+        # details, and a traceback through the HTTP client tells an operator nothing more.
+        log.warning(
+            "turn for %s failed: %s (%s); nothing was stored",
+            user_key,
+            failure.kind,
+            describe_error(exc),
+        )
+
+    # --- commands -------------------------------------------------------------------------
+
+    async def history_view(
+        self, user_key: str, page: int = 1, per_page: int = HISTORY_PAGE_SIZE
+    ) -> tuple[dict[str, str], HistoryPage]:
+        """The user's facts and one page of their history (page 1 is the newest)."""
+        # Far past the end is simply "no such page"; it must not overflow SQLite's OFFSET.
+        page = min(page, MAX_PAGE)
+        facts = await self.store.facts(user_key)
+        return facts, await self.store.history_page(user_key, page, per_page)
+
+    async def history(self, user_key: str, page: int = 1) -> str:
+        """The rendered `!history` page for this user."""
+        return render_history(*await self.history_view(user_key, page))
+
+    async def forget(self, user_key: str) -> tuple[ForgetReport, str]:
+        """Erase this user's memory; waits for their running turn so nothing reappears."""
+        async with self._user_lock(user_key):
+            report = await self.store.forget(user_key)
+        return report, render_forget(report)
+
+    async def export(self, user_key: str) -> dict[str, Any]:
+        """Everything stored about this user, JSON-ready."""
+        return await self.store.export(user_key)
+
+    def help_text(self) -> str:
+        p = self.command_prefix
+        return "\n".join(
+            [
+                "Talk to me normally; I remember your name and city, and our conversation.",
+                f"{p}history [page]  show what I've stored about you (page 1 is the newest)",
+                f"{p}export          everything I've stored about you, as JSON",
+                f"{p}forget          erase everything I've stored about you",
+                f"{p}help            this message",
+            ]
+        )
+
+    async def handle(self, user_key: str, text: str, on_text: TextSink | None = None) -> Reply:
+        """One line from a text front end: a chat command, or a turn."""
+        stripped = text.strip()
+        if stripped.startswith(self.command_prefix):
+            command, _, argument = stripped[len(self.command_prefix) :].partition(" ")
+            command = command.lower()
+            if command == "history":
+                return Reply(await self._history_command(user_key, argument), is_command=True)
+            if command == "forget":
+                return Reply((await self.forget(user_key))[1], is_command=True)
+            if command == "export":
+                data = await self.export(user_key)
+                return Reply(json.dumps(data, ensure_ascii=False, indent=2), is_command=True)
+            if command == "help":
+                return Reply(self.help_text(), is_command=True)
+            return Reply(
+                f"Unknown command {self.command_prefix}{command}. Try {self.command_prefix}help.",
+                is_command=True,
+            )
+        if not stripped:
+            return Reply("Say something and I'll answer.", is_command=True)
+        result = await self.turn(user_key, stripped, on_text)
+        return Reply(result.reply, added=result.added)
+
+    async def _history_command(self, user_key: str, argument: str) -> str:
+        argument = argument.strip()
+        if not argument:
+            return await self.history(user_key)
+        if not (argument.isascii() and argument.isdigit()) or int(argument) < 1:
+            return f"Usage: {self.command_prefix}history [page], where page is 1 or more."
+        return await self.history(user_key, int(argument))

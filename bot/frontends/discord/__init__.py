@@ -1,0 +1,1 @@
+"""The Discord front end: the bot class, its cogs, and Discord rendering (embeds)."""

@@ -1,0 +1,1 @@
+"""Discord cogs, one per file; `bot.frontends.discord.bot.EXTENSIONS` lists the ones loaded."""

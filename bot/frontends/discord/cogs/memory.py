@@ -1,0 +1,91 @@
+"""`history`, `export`, `forget` and `help`: hybrid commands, so each is `!name` and `/name`.
+
+Every command acts on the caller's own memory only: the key comes from the author of the
+message or interaction, and no command takes a user argument. Slash replies are ephemeral.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from ....core.chat import HISTORY_PAGE_SIZE, MAX_PAGE
+from ..render import NO_MENTIONS, history_embed, split_message
+from ..users import user_key
+
+if TYPE_CHECKING:
+    from ..bot import MemoryBot
+
+log = logging.getLogger(__name__)
+
+Context = commands.Context["MemoryBot"]
+
+
+class MemoryCog(commands.Cog, name="Memory"):
+    """What the bot has stored about you, and erasing it."""
+
+    def __init__(self, bot: MemoryBot) -> None:
+        self.bot = bot
+
+    @commands.hybrid_command(name="history")
+    @app_commands.describe(page="Which page to show; 1 is the newest")
+    async def history(self, ctx: Context, page: commands.Range[int, 1, MAX_PAGE] = 1) -> None:
+        """Show what I've stored about you (page 1 is the newest)."""
+        if not 1 <= page <= MAX_PAGE:
+            # Discord enforces the slash option's range client-side only; never trust it.
+            raise commands.RangeError(page, minimum=1, maximum=MAX_PAGE)
+        facts, stored = await self.bot.chat.history_view(
+            user_key(ctx.author), page, HISTORY_PAGE_SIZE
+        )
+        embed = history_embed(facts, stored, command_prefix=self.bot.settings.command_prefix)
+        await ctx.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @commands.hybrid_command(name="forget")
+    async def forget(self, ctx: Context) -> None:
+        """Erase everything I've stored about you: history and facts."""
+        report, text = await self.bot.chat.forget(user_key(ctx.author))
+        log.info(
+            "forgot %s: %d history items, %d facts",
+            user_key(ctx.author),
+            report.history_items,
+            len(report.facts),
+        )
+        await ctx.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @commands.hybrid_command(name="export")
+    async def export(self, ctx: Context) -> None:
+        """Send you everything I've stored about you, as a JSON file."""
+        data = await self.bot.chat.export(user_key(ctx.author))
+        payload = json.dumps(data, ensure_ascii=False, indent=2).encode()
+        file = discord.File(io.BytesIO(payload), filename="memory-export.json")
+        text = "Here is everything I've stored about you."
+        if ctx.interaction is None and ctx.guild is not None:
+            # Typed in a server channel: the file goes to the author privately, not the channel.
+            await ctx.author.send(text, file=file, allowed_mentions=NO_MENTIONS)
+            await ctx.send(
+                "I've sent your data to you in a direct message.", allowed_mentions=NO_MENTIONS
+            )
+            return
+        await ctx.send(text, file=file, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @commands.hybrid_command(name="help")
+    async def help(self, ctx: Context) -> None:
+        """What I can do, and how to talk to me."""
+        lines = [
+            self.bot.chat.help_text(),
+            "",
+            "DMs always work; in a server, @mention me or talk in a chat channel.",
+            "Slash commands /history, /export, /forget and /help answer so only you can see.",
+        ]
+        for chunk in split_message("\n".join(lines)):
+            await ctx.send(chunk, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+
+async def setup(bot: MemoryBot) -> None:
+    await bot.add_cog(MemoryCog(bot))

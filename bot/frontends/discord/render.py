@@ -1,0 +1,272 @@
+"""How replies and memory look on Discord: message splitting and embeds within Discord's limits.
+
+Pure functions over text and `discord.Embed`; nothing here talks to Discord. The shared, front
+end neutral wording (one line per stored item, the facts) comes from `bot.render`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import discord
+
+from ...core.render import describe_items, render_facts
+from ...memory import HistoryPage
+
+# Nothing the bot sends may notify anyone: not @everyone/@here, not roles, not users, and not
+# the author of a message it replies to. Passed on every send (see `bot.discord_bot`).
+NO_MENTIONS = discord.AllowedMentions.none()
+
+MESSAGE_LIMIT = 2000
+TITLE_LIMIT = 256
+DESCRIPTION_LIMIT = 4096
+FIELD_COUNT_LIMIT = 25
+FIELD_NAME_LIMIT = 256
+FIELD_VALUE_LIMIT = 1024
+FOOTER_LIMIT = 2048
+AUTHOR_LIMIT = 256
+EMBED_TOTAL_LIMIT = 6000
+
+TRUNCATED = "… (truncated)"
+SHORTENED_NOTE = "some text was shortened to fit Discord's limits"
+EMBED_COLOUR = discord.Colour.blurple()
+
+_FENCE = "```"
+_BLANK = "\u200b"
+# Free text is never shortened below this; the truncation mark alone is 13 characters.
+_MIN_TEXT = 40
+
+
+# --- text messages ------------------------------------------------------------------------
+
+
+def _is_fence(line: str) -> bool:
+    return line.lstrip().startswith(_FENCE)
+
+
+def _break_line(line: str, room: int) -> list[str]:
+    """Cut one over-long line into pieces of at most `room` characters: whole words packed
+    greedily, and a word longer than `room` cut into `room`-sized slices."""
+    pieces: list[str] = []
+    current = ""
+    for word in line.split(" "):
+        candidate = f"{current} {word}" if current else word
+        if len(candidate) <= room:
+            current = candidate
+            continue
+        if current:
+            pieces.append(current)
+        while len(word) > room:
+            pieces.append(word[:room])
+            word = word[room:]
+        current = word
+    pieces.append(current)
+    return pieces
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split `text` into messages of at most `limit` characters.
+
+    Cuts fall between lines where possible, else between words, and only inside a word that is
+    itself too long. A code block cut in two is closed at the end of one message and reopened
+    (with its language) at the start of the next, so every message renders as valid markdown.
+    Whitespace-only pieces are dropped: Discord rejects empty messages.
+    """
+    if limit < 64:
+        raise ValueError("limit is too small to hold code fences")
+    if len(text) <= limit:
+        return [text] if text.strip() else []
+
+    close = "\n" + _FENCE
+    chunks: list[str] = []
+    lines: list[str] = []
+    size = 0
+    fence: str | None = None  # how to reopen the code block we are inside, if any
+    fresh = True  # `lines` holds nothing yet but a reopened fence
+
+    def flush() -> None:
+        nonlocal lines, size, fresh
+        if not fresh:
+            body = "\n".join(lines).strip("\n") + (close if fence is not None else "")
+            if body.strip():
+                chunks.append(body)
+        lines = [fence] if fence is not None else []
+        size = len(fence) if fence is not None else 0
+        fresh = True
+
+    def add(line: str) -> bool:
+        """Append `line` if it fits with room left to close an open code block."""
+        nonlocal size, fence, fresh
+        after = fence
+        if _is_fence(line):
+            after = None if fence is not None else _reopening(line)
+        reserve = len(close) if after is not None else 0
+        needed = size + (1 if lines else 0) + len(line)
+        if needed + reserve > limit:
+            return False
+        lines.append(line)
+        size, fence, fresh = needed, after, False
+        return True
+
+    for line in text.split("\n"):
+        if add(line):
+            continue
+        if not fresh:
+            flush()
+            if add(line):
+                continue
+        # Too long even for a message of its own: cut it, leaving room for the fences.
+        room = limit - (len(fence) + 1 + len(close) if fence is not None else 0)
+        for piece in _break_line(line, room):
+            if not add(piece):
+                flush()
+                add(piece)
+    flush()
+    return chunks
+
+
+def _reopening(fence_line: str) -> str:
+    """The line that reopens a code block: the fence and its language, nothing longer."""
+    info = fence_line.strip()[len(_FENCE) :].split()
+    return _FENCE + (info[0][:20] if info else "")
+
+
+# --- embeds -------------------------------------------------------------------------------
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, visibly marked when something was cut."""
+    if len(text) <= limit:
+        return text
+    if limit <= len(TRUNCATED):
+        return text[:limit]
+    return text[: limit - len(TRUNCATED)].rstrip() + TRUNCATED
+
+
+def embed_size(embed: discord.Embed) -> int:
+    """The characters Discord counts against the 6,000 total of one embed."""
+    total = len(embed.title or "") + len(embed.description or "")
+    total += len(embed.footer.text or "") + len(embed.author.name or "")
+    for field in embed.fields:
+        total += len(field.name or "") + len(field.value or "")
+    return total
+
+
+def fit_embed(embed: discord.Embed) -> discord.Embed:
+    """Enforce every Discord embed limit on `embed` (in place), shortening visibly.
+
+    Each part is clipped to its own limit and fields past the 25th are summarised in one; then,
+    while the total is over 6,000, the longest text (description or a field value) is
+    shortened. Whenever anything was cut the footer says so. Never raises.
+    """
+    shortened = False
+
+    def cut(text: str, limit: int) -> str:
+        nonlocal shortened
+        if len(text) > limit:
+            shortened = True
+        return clip(text, limit)
+
+    title = cut(embed.title or "", TITLE_LIMIT)
+    author = cut(embed.author.name or "", AUTHOR_LIMIT)
+    description = cut(embed.description or "", DESCRIPTION_LIMIT)
+    # Discord rejects empty field names and values.
+    fields = [
+        [
+            cut(f.name or "", FIELD_NAME_LIMIT) or _BLANK,
+            cut(f.value or "", FIELD_VALUE_LIMIT) or _BLANK,
+        ]
+        for f in embed.fields
+    ]
+    inline = [bool(f.inline) for f in embed.fields]
+    if len(fields) > FIELD_COUNT_LIMIT:
+        hidden = len(fields) - (FIELD_COUNT_LIMIT - 1)
+        fields = fields[: FIELD_COUNT_LIMIT - 1] + [["…", f"{hidden} more entries not shown"]]
+        inline = inline[: FIELD_COUNT_LIMIT - 1] + [False]
+        shortened = True
+    footer = embed.footer.text or ""
+
+    def total() -> int:
+        texts = [title, author, description, footer, *(t for pair in fields for t in pair)]
+        return sum(len(t) for t in texts)
+
+    if shortened or total() > EMBED_TOTAL_LIMIT:
+        footer = clip(f"{footer} · {SHORTENED_NOTE}" if footer else SHORTENED_NOTE, FOOTER_LIMIT)
+    # Shrink the longest free text first: that loses the least information per character.
+    while (excess := total() - EMBED_TOTAL_LIMIT) > 0:
+        lengths = [len(description)] + [len(value) for _, value in fields]
+        longest = max(range(len(lengths)), key=lengths.__getitem__)
+        if lengths[longest] <= _MIN_TEXT:
+            break
+        target = max(_MIN_TEXT, lengths[longest] - excess)
+        if longest == 0:
+            description = clip(description, target)
+        else:
+            fields[longest - 1][1] = clip(fields[longest - 1][1], target)
+    # Only reachable with very long field names or footers: drop fields, then cut the footer.
+    while total() > EMBED_TOTAL_LIMIT and fields:
+        fields.pop()
+        inline.pop()
+    if (excess := total() - EMBED_TOTAL_LIMIT) > 0:
+        footer = clip(footer, max(0, len(footer) - excess))
+
+    embed.title = title or None
+    embed.description = description or None
+    if author:
+        embed.set_author(name=author, url=embed.author.url, icon_url=embed.author.icon_url)
+    embed.clear_fields()
+    for (name, value), is_inline in zip(fields, inline, strict=True):
+        embed.add_field(name=name, value=value, inline=is_inline)
+    if footer:
+        embed.set_footer(text=footer, icon_url=embed.footer.icon_url)
+    return embed
+
+
+def _label(line: str) -> tuple[str, str]:
+    """Split a `describe_items` line "[who] text" into ("who", "text")."""
+    if line.startswith("[") and "] " in line:
+        who, _, text = line[1:].partition("] ")
+        return who, text
+    return "item", line
+
+
+def turn_embed(items: Sequence[Mapping[str, Any]]) -> discord.Embed:
+    """The embed after a reply: what this turn added to the user's history."""
+    count = len(items)
+    embed = discord.Embed(
+        title=f"Added to memory: {count} item{'s' if count != 1 else ''}",
+        colour=EMBED_COLOUR,
+    )
+    for line in describe_items(items):
+        who, text = _label(line)
+        embed.add_field(name=who, value=text, inline=False)
+    return fit_embed(embed)
+
+
+def history_embed(
+    facts: Mapping[str, str], page: HistoryPage, *, command_prefix: str = "!"
+) -> discord.Embed:
+    """The `history` embed: the facts, then one page of stored items (page 1 is the newest)."""
+    embed = discord.Embed(title="What I remember about you", colour=EMBED_COLOUR)
+    lines = render_facts(facts)
+    embed.description = "**Facts**\n" + "\n".join(lines)
+    if page.total == 0:
+        embed.add_field(name="History", value="Empty: we haven't talked yet.", inline=False)
+    elif page.page > page.pages:
+        embed.add_field(
+            name="History",
+            value=f"There is no page {page.page}: history has {page.pages} page(s). "
+            f"Try `{command_prefix}history {page.pages}`.",
+            inline=False,
+        )
+    else:
+        for line in describe_items(page.items):
+            who, text = _label(line)
+            embed.add_field(name=who, value=text, inline=False)
+    where = f"Page {page.page} of {page.pages}" if page.page <= page.pages else "No such page"
+    footer = f"{where} · page 1 is the newest · {page.total} items stored"
+    if page.page < page.pages:
+        footer += f" · older: {command_prefix}history {page.page + 1}"
+    embed.set_footer(text=footer)
+    return fit_embed(embed)

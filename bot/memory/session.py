@@ -1,0 +1,42 @@
+"""The session one turn runs with: history read from the store, additions held back."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from agents import TResponseInputItem
+from agents.memory import SessionABC, SessionSettings
+
+if TYPE_CHECKING:
+    from .sqlite_store import MemoryStore
+
+
+class TurnSession(SessionABC):
+    """The session a single turn runs with: reads the user's recent history from the store,
+    and holds everything the runner adds until the turn completes.
+
+    `pending` is exactly what the turn added. `MemoryStore.commit_turn` stores it in one
+    transaction on success; on failure it is dropped, so history is as it was before the turn.
+    """
+
+    def __init__(self, store: MemoryStore, user_key: str, user_turns: int) -> None:
+        self.session_id = user_key
+        self.session_settings = SessionSettings()
+        self._store = store
+        self._user_turns = user_turns
+        self.pending: list[TResponseInputItem] = []
+
+    async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
+        history = await self._store.recent_items(self.session_id, self._user_turns)
+        items = history + self.pending
+        return items if limit is None else items[-limit:] if limit > 0 else []
+
+    async def add_items(self, items: list[TResponseInputItem]) -> None:
+        self.pending.extend(items)
+
+    async def pop_item(self) -> TResponseInputItem | None:
+        # Only this turn's own items can be taken back; stored history is never touched.
+        return self.pending.pop() if self.pending else None
+
+    async def clear_session(self) -> None:
+        self.pending.clear()

@@ -1,0 +1,1 @@
+"""The offline model (a real agents `Model`, no network) and its text parser."""

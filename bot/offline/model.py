@@ -1,0 +1,224 @@
+"""A deterministic model that needs no network.
+
+It reads the newest user message, and answers statements of name/city and questions about them
+by calling the same memory tools a real model would; the runner executes those calls and the
+model then phrases the answer from the tool outputs. Anything else gets a plain explanation of
+what the offline model can do. It never states a fact a tool did not return.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from agents import Model, ModelResponse, ModelSettings, ModelTracing, TResponseInputItem, Usage
+from openai.types.responses import (
+    Response,
+    ResponseCompletedEvent,
+    ResponseFunctionToolCall,
+    ResponseOutputMessage,
+    ResponseOutputText,
+    ResponseTextDeltaEvent,
+)
+
+from ..memory.items import message_text
+from .parser import ParsedMessage, parse_message
+
+MODEL_NAME = "offline"
+
+HELP_TEXT = (
+    "I'm the offline model (no AI service is configured), so I only understand your name and "
+    'city. Try "My name is Ada and I live in Lisbon", then ask "What\'s my city?" or '
+    '"What do you know about me?". {prefix}history shows what I stored, {prefix}forget erases it.'
+)
+
+
+def help_text(command_prefix: str = "!") -> str:
+    """What the offline model says to anything it does not understand."""
+    return HELP_TEXT.format(prefix=command_prefix)
+
+
+@dataclass(frozen=True)
+class MemoryTools:
+    """The names of the memory tools the offline model calls. The core owns the tools and
+    passes their names in, exactly as a real model learns them from the request."""
+
+    save: str
+    read: str
+
+
+class OfflineModel(Model):
+    """The offline stand-in for an LLM; see the module docstring."""
+
+    def __init__(self, tools: MemoryTools, command_prefix: str = "!") -> None:
+        self.tools = tools
+        self.command_prefix = command_prefix
+
+    async def get_response(
+        self,
+        system_instructions: str | None,
+        input: str | list[TResponseInputItem],
+        model_settings: ModelSettings,
+        tools: list[Any],
+        output_schema: Any,
+        handoffs: list[Any],
+        tracing: ModelTracing,
+        *,
+        previous_response_id: str | None = None,
+        conversation_id: str | None = None,
+        prompt: Any = None,
+    ) -> ModelResponse:
+        return ModelResponse(output=self.respond(input), usage=Usage(requests=1), response_id=None)
+
+    async def stream_response(
+        self,
+        system_instructions: str | None,
+        input: str | list[TResponseInputItem],
+        model_settings: ModelSettings,
+        tools: list[Any],
+        output_schema: Any,
+        handoffs: list[Any],
+        tracing: ModelTracing,
+        *,
+        previous_response_id: str | None = None,
+        conversation_id: str | None = None,
+        prompt: Any = None,
+    ) -> AsyncIterator[Any]:
+        output = self.respond(input)
+        sequence = 0
+        for index, item in enumerate(output):
+            if isinstance(item, ResponseOutputMessage):
+                for part in item.content:
+                    if isinstance(part, ResponseOutputText):
+                        yield ResponseTextDeltaEvent(
+                            type="response.output_text.delta",
+                            item_id=item.id,
+                            output_index=index,
+                            content_index=0,
+                            delta=part.text,
+                            logprobs=[],
+                            sequence_number=sequence,
+                        )
+                        sequence += 1
+        response = Response(
+            id=f"offline-{uuid.uuid4().hex}",
+            created_at=0,
+            model=MODEL_NAME,
+            object="response",
+            output=output,
+            tool_choice="auto",
+            tools=[],
+            top_p=None,
+            parallel_tool_calls=False,
+            status="completed",
+        )
+        yield ResponseCompletedEvent(
+            type="response.completed", response=response, sequence_number=sequence
+        )
+
+    # --- the decision -------------------------------------------------------------------
+
+    def respond(self, input: str | list[TResponseInputItem]) -> list[Any]:
+        """The output items for this model call: one tool call, or the final message."""
+        items: list[Any] = [{"role": "user", "content": input}] if isinstance(input, str) else input
+        start = _last_user_message(items)
+        if start is None:
+            return [_message(help_text(self.command_prefix))]
+        parsed = parse_message(message_text(items[start]))
+        outputs = _tool_outputs(items[start + 1 :])
+        save, read = self.tools.save, self.tools.read
+
+        statement = {k: v for k, v in (("name", parsed.name), ("city", parsed.city)) if v}
+        if statement and save not in outputs:
+            return [_call(save, statement)]
+        if (parsed.asks_name or parsed.asks_city) and read not in outputs:
+            return [_call(read, {})]
+        composed = _compose(parsed, outputs.get(save), outputs.get(read))
+        return [_message(composed or help_text(self.command_prefix))]
+
+
+def _last_user_message(items: list[Any]) -> int | None:
+    for index in range(len(items) - 1, -1, -1):
+        item = items[index]
+        if isinstance(item, dict) and item.get("role") == "user":
+            return index
+    return None
+
+
+def _tool_outputs(turn_items: list[Any]) -> dict[str, dict[str, Any]]:
+    """Tool name → parsed output, for the calls already answered in this turn."""
+    names: dict[str, str] = {}
+    outputs: dict[str, dict[str, Any]] = {}
+    for item in turn_items:
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") == "function_call":
+            names[item["call_id"]] = item["name"]
+        elif item.get("type") == "function_call_output" and item.get("call_id") in names:
+            raw = item.get("output")
+            try:
+                parsed = json.loads(raw) if isinstance(raw, str) else {}
+            except json.JSONDecodeError:
+                parsed = {}
+            outputs[names[item["call_id"]]] = parsed if isinstance(parsed, dict) else {}
+    return outputs
+
+
+def _compose(
+    parsed: ParsedMessage, save_output: dict[str, Any] | None, facts: dict[str, Any] | None
+) -> str:
+    """The answer from what the tools returned: `save_output` of the save call, `facts` of
+    the read call (None when that tool was not called this turn)."""
+    sentences: list[str] = []
+    saved = (save_output or {}).get("saved") or {}
+    if saved.get("name") and saved.get("city"):
+        sentences.append(
+            f"Nice to meet you, {saved['name']}! I'll remember that you live in {saved['city']}."
+        )
+    elif saved.get("name"):
+        sentences.append(f"Nice to meet you, {saved['name']}! I'll remember your name.")
+    elif saved.get("city"):
+        sentences.append(f"Got it, I'll remember that you live in {saved['city']}.")
+
+    if facts is not None:
+        if parsed.asks_name and parsed.asks_city and not (facts.get("name") or facts.get("city")):
+            sentences.append(
+                "I don't know anything about you yet. Tell me your name or where you live "
+                "and I'll remember it."
+            )
+        else:
+            for fact, asked in (("name", parsed.asks_name), ("city", parsed.asks_city)):
+                if not asked:
+                    continue
+                if facts.get(fact):
+                    sentences.append(f"Your {fact} is {facts[fact]}.")
+                else:
+                    sentences.append(f"I don't know your {fact} yet.")
+    return " ".join(sentences)
+
+
+def _call(name: str, arguments: dict[str, str]) -> ResponseFunctionToolCall:
+    # Call ids must be unique across the stored history: the runtime may skip re-running a
+    # call id it has already seen completed.
+    call_id = f"call_{uuid.uuid4().hex[:24]}"
+    return ResponseFunctionToolCall(
+        id=call_id,
+        call_id=call_id,
+        type="function_call",
+        name=name,
+        arguments=json.dumps(arguments, ensure_ascii=False),
+        status="completed",
+    )
+
+
+def _message(text: str) -> ResponseOutputMessage:
+    return ResponseOutputMessage(
+        id=f"msg_{uuid.uuid4().hex[:24]}",
+        type="message",
+        role="assistant",
+        status="completed",
+        content=[ResponseOutputText(type="output_text", text=text, annotations=[], logprobs=[])],
+    )

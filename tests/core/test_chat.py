@@ -1,0 +1,211 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_message, function_call
+
+from bot.core.chat import ChatService
+from bot.memory import MemoryStore, is_user_message, message_text
+
+
+def echo_step() -> ModelStep:
+    async def respond(call: ModelCall) -> list:
+        # Yield to the loop so other users' turns interleave with this one.
+        await asyncio.sleep(random.random() / 100)
+        last_user = [i for i in call.input if is_user_message(i)][-1]
+        return [assistant_message(f"echo {message_text(last_user)}")]
+
+    return ModelStep.respond(respond)
+
+
+async def test_concurrent_turns_of_one_user_stay_in_send_order(store: MemoryStore) -> None:
+    model = ScriptedModel([echo_step() for _ in range(10)])
+    service = ChatService(store, model)
+    results = await asyncio.gather(*(service.turn("console:ada", f"m{n}") for n in range(10)))
+    assert all(r.ok for r in results)
+    items = await store.all_items("console:ada")
+    roles = [item["role"] for item in items]
+    assert roles == ["user", "assistant"] * 10
+    users = [message_text(i) for i in items if i["role"] == "user"]
+    answers = [message_text(i) for i in items if i["role"] == "assistant"]
+    assert users == [f"m{n}" for n in range(10)]
+    assert answers == [f"echo m{n}" for n in range(10)]
+    model.assert_complete()
+
+
+async def test_different_users_run_in_parallel(store: MemoryStore) -> None:
+    started: list[str] = []
+    gate = asyncio.Event()
+
+    async def wait_for_both(call: ModelCall) -> list:
+        started.append(message_text([i for i in call.input if is_user_message(i)][-1]))
+        if len(started) == 2:
+            gate.set()
+        # Deadlocks (and times out) if the two users' turns were serialised.
+        await asyncio.wait_for(gate.wait(), timeout=5)
+        return [assistant_message("ok")]
+
+    model = ScriptedModel([ModelStep.respond(wait_for_both), ModelStep.respond(wait_for_both)])
+    service = ChatService(store, model)
+    results = await asyncio.gather(service.turn("u:1", "a"), service.turn("u:2", "b"))
+    assert [r.reply for r in results] == ["ok", "ok"]
+
+
+async def test_turn_result_lists_exactly_what_was_stored(store: MemoryStore) -> None:
+    model = ScriptedModel(
+        [
+            [function_call("save_facts", {"name": "Ada", "city": None}, call_id="c1")],
+            [assistant_message("Hi Ada")],
+        ]
+    )
+    result = await ChatService(store, model).turn("console:ada", "I'm Ada")
+    stored = await store.all_items("console:ada")
+    assert result.added == stored
+    assert [i.get("type", "message") for i in stored] == [
+        "message",
+        "function_call",
+        "function_call_output",
+        "message",
+    ]
+    assert await store.facts("console:ada") == {"name": "Ada"}
+
+
+async def test_failing_model_leaves_history_and_facts_unchanged(
+    store: MemoryStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    await store.commit_turn("console:ada", [{"role": "user", "content": "hi"}], {"name": "Ada"})
+    before = await store.all_items("console:ada")
+    model = ScriptedModel(
+        [
+            [function_call("save_facts", {"name": "Eve", "city": "Nowhere"}, call_id="c1")],
+            RuntimeError("upstream exploded: secret detail"),
+        ]
+    )
+    result = await ChatService(store, model).turn("console:ada", "I'm Eve from Nowhere")
+    assert not result.ok
+    assert result.failure == "internal"
+    assert "Nothing from this message was stored" in result.reply
+    assert "exploded" not in result.reply and "Traceback" not in result.reply
+    assert result.added == []
+    assert await store.all_items("console:ada") == before
+    assert await store.facts("console:ada") == {"name": "Ada"}
+    assert "exploded" in caplog.text  # the traceback goes to the log instead
+
+
+def assert_no_orphans(items: list) -> None:
+    calls = {i["call_id"] for i in items if i.get("type") == "function_call"}
+    outputs = {i["call_id"] for i in items if i.get("type") == "function_call_output"}
+    assert calls == outputs
+
+
+async def test_history_window_never_orphans_a_tool_call(store: MemoryStore) -> None:
+    model = ScriptedModel()
+    for n in range(12):
+        model.extend(
+            [
+                [function_call("read_facts", {}, call_id=f"c{n}")],
+                [assistant_message(f"answer {n}")],
+            ]
+        )
+    model.enqueue([assistant_message("last")])
+    service = ChatService(store, model, history_window=3)
+    for n in range(13):
+        await service.turn("u", f"question {n}")
+    model.assert_complete()
+    for call in model.calls:
+        assert_no_orphans([i for i in call.input if isinstance(i, dict)])
+    last_input = model.last_call.input
+    assert is_user_message(last_input[0])  # the window starts at a turn boundary
+    user_texts = [message_text(i) for i in last_input if is_user_message(i)]
+    assert user_texts == ["question 9", "question 10", "question 11", "question 12"]
+
+
+async def test_commands(service: ChatService) -> None:
+    assert "!history" in (await service.handle("u", "!help")).text
+    assert "Usage" in (await service.handle("u", "!history two")).text
+    assert "Usage" in (await service.handle("u", "!history 0")).text
+    assert "Unknown command" in (await service.handle("u", "!dance")).text
+    assert (
+        "no page 5" in (await service.handle("u", "!history 5")).text
+        or "empty" in (await service.handle("u", "!history 5")).text
+    )
+
+
+FD_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, json, os, resource, sys
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+    from agents import set_tracing_disabled
+    from bot.core.chat import ChatService
+    from bot.memory import MemoryStore
+    from bot.core.agent import offline_model
+    set_tracing_disabled(True)
+
+    def open_fds():
+        return len(os.listdir("/proc/self/fd"))
+
+    def word(n):
+        letters = ""
+        while True:
+            letters += chr(ord("a") + n % 26)
+            n //= 26
+            if n == 0:
+                return letters
+
+    peak = 0
+
+    async def sample():
+        global peak
+        while True:
+            peak = max(peak, open_fds())
+            await asyncio.sleep(0.002)
+
+    async def main():
+        global peak
+        errors = 0
+        sampler = asyncio.create_task(sample())
+        async with MemoryStore(sys.argv[1]) as store:
+            service = ChatService(store, offline_model())
+            users = int(sys.argv[2])
+            for start in range(0, users, 50):
+                batch = [
+                    service.turn(
+                        f"console:{n}", f"My name is Ann{word(n)} and I live in Ville{word(n)}"
+                    )
+                    for n in range(start, start + 50)
+                ]
+                results = await asyncio.gather(*batch)
+                errors += sum(not r.ok for r in results)
+                peak = max(peak, open_fds())
+            recalled = await service.turn("console:1999", "What's my city?")
+            sampler.cancel()
+            print(json.dumps({"errors": errors, "peak_fds": peak, "final_fds": open_fds(),
+                              "recall": recalled.reply, "expected": "Ville" + word(1999)}))
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_two_thousand_users_under_a_low_fd_limit(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", FD_SCRIPT, str(tmp_path / "m.db"), "2000"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert figures["errors"] == 0
+    print(figures)
+    assert figures["peak_fds"] < 64, figures
+    assert figures["final_fds"] < 64, figures
+    assert figures["expected"] in figures["recall"]

@@ -1,0 +1,309 @@
+"""The real-model path: the real openai client and SDK models over real HTTP on 127.0.0.1,
+against a scripted server, through the real chat service."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from openai_server import FakeOpenAIServer, Hang, Reply, Status, ToolCall, tool_outputs
+
+from bot.core.chat import ChatService
+from bot.memory import MemoryStore
+from bot.settings import Settings
+
+SECRET_KEY = "sk-test-SECRET-do-not-leak-1234567890"
+APIS = ["chat_completions", "responses"]
+
+
+@pytest.fixture
+def backend() -> str:
+    # The model path does not depend on the store; the store tests cover both back ends.
+    return "sqlite"
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer() as fake:
+        yield fake
+
+
+@pytest.fixture(autouse=True)
+async def _close_services() -> AsyncIterator[None]:
+    yield
+    for service in OPEN_SERVICES:
+        await service.aclose()
+    OPEN_SERVICES.clear()
+
+
+OPEN_SERVICES: list[ChatService] = []
+
+
+def service_for(
+    store: MemoryStore, server: FakeOpenAIServer, api: str, **overrides: object
+) -> ChatService:
+    settings = Settings(
+        openai_base_url=server.base_url,
+        openai_api_key=SECRET_KEY,
+        openai_api=api,
+        bot_model="test-model",
+        **{"model_timeout_s": 10.0, "model_max_retries": 2, **overrides},
+    )
+    service = ChatService.from_settings(store, settings)
+    OPEN_SERVICES.append(service)
+    return service
+
+
+def answer_city(body: dict) -> Reply:
+    facts = json.loads(tool_outputs(body)[-1])
+    return Reply(f"Your city is {facts['city']}." if facts["city"] else "I don't know.")
+
+
+def without_ids(items: list[dict]) -> list[dict]:
+    # Ids and the provider's response ids differ between any two requests.
+    return [
+        {k: v for k, v in item.items() if k not in {"id", "call_id", "provider_data"}}
+        for item in items
+    ]
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("stream", [False, True])
+async def test_seed_flow(db_path: Path, server: FakeOpenAIServer, api: str, stream: bool) -> None:
+    deltas: list[str] = []
+
+    async def sink(text: str) -> None:
+        deltas.append(text)
+
+    on_text = sink if stream else None
+    server.enqueue(
+        ToolCall("save_facts", {"name": "Ada", "city": "Lisbon"}, call_id="call_save"),
+        Reply("Nice to meet you, Ada! I'll remember that you live in Lisbon."),
+    )
+    async with MemoryStore(db_path) as store:
+        first = await service_for(store, server, api).turn(
+            "console:ada", "My name is Ada and I live in Lisbon", on_text
+        )
+    assert first.ok, first.reply
+    # A new store and service: memory comes from the file, the answer from the read tool.
+    server.enqueue(ToolCall("read_facts", {}, call_id="call_read"), answer_city)
+    async with MemoryStore(db_path) as store:
+        second = await service_for(store, server, api).turn(
+            "console:ada", "What's my city?", on_text
+        )
+        assert second.reply == "Your city is Lisbon."
+        assert await store.facts("console:ada") == {"name": "Ada", "city": "Lisbon"}
+        stored = await store.all_items("console:ada")
+    assert json.loads(tool_outputs(server.requests[-1].body)[-1])["city"] == "Lisbon"
+    assert [i.get("type", "message") for i in stored] == [
+        "message",
+        "function_call",
+        "function_call_output",
+        "message",
+    ] * 2
+    expected_path = "/v1/chat/completions" if api == "chat_completions" else "/v1/responses"
+    assert {r.path for r in server.requests} == {expected_path}
+    assert all(r.body.get("stream", False) is stream for r in server.requests)
+    if stream:
+        assert "".join(deltas).endswith("Your city is Lisbon.")
+        assert len(deltas) > 2  # the answers arrived in pieces
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_streamed_history_equals_non_streamed(
+    store: MemoryStore, server: FakeOpenAIServer, api: str
+) -> None:
+    long_answer = "A fairly long answer that arrives in several pieces. " * 4
+    results = []
+    for user, stream in (("console:a", False), ("console:b", True)):
+        server.enqueue(ToolCall("read_facts", {}, call_id=f"call_{user[-1]}"), Reply(long_answer))
+        chunks: list[str] = []
+
+        async def sink(text: str, chunks: list[str] = chunks) -> None:
+            chunks.append(text)
+
+        result = await service_for(store, server, api).turn(user, "hi", sink if stream else None)
+        results.append((result, chunks))
+    (plain, none), (streamed, chunks) = results
+    assert none == [] and len(chunks) >= 5
+    assert plain.reply == streamed.reply == long_answer.strip()
+    plain_items = without_ids(await store.all_items("console:a"))
+    streamed_items = without_ids(await store.all_items("console:b"))
+    assert plain_items == streamed_items
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_rate_limited_then_success_is_retried(
+    store: MemoryStore, server: FakeOpenAIServer, api: str
+) -> None:
+    server.enqueue(Status(429, "slow down", headers={"Retry-After": "0"}), Reply("made it"))
+    result = await service_for(store, server, api).turn("console:ada", "hi")
+    assert result.reply == "made it"
+    assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_server_error_forever_gives_a_clear_reply_and_no_history(
+    store: MemoryStore, server: FakeOpenAIServer, api: str
+) -> None:
+    await store.commit_turn("console:ada", [{"role": "user", "content": "earlier"}], {"name": "A"})
+    before = await store.all_items("console:ada")
+    server.enqueue(*[Status(500, "boom")] * 3)
+    started = time.monotonic()
+    result = await service_for(store, server, api).turn("console:ada", "hi")
+    assert result.failure == "server_error"
+    assert "server error" in result.reply and "Nothing from this message was stored" in result.reply
+    assert len(server.requests) == 3  # the first try and two retries
+    assert time.monotonic() - started < 10
+    assert await store.all_items("console:ada") == before
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_hung_server_times_out_within_the_limit(
+    store: MemoryStore, server: FakeOpenAIServer, api: str
+) -> None:
+    server.enqueue(*[Hang(30)] * 3)
+    started = time.monotonic()
+    result = await service_for(store, server, api, model_timeout_s=1.0).turn("console:ada", "hi")
+    elapsed = time.monotonic() - started
+    assert result.failure == "timeout"
+    assert "took too long" in result.reply
+    assert elapsed < 3, elapsed
+    assert await store.all_items("console:ada") == []
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_authentication_failure_is_clear_and_logged_once(
+    store: MemoryStore,
+    server: FakeOpenAIServer,
+    api: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server.enqueue(*[Status(401, f"Incorrect API key provided: {SECRET_KEY}")] * 2)
+    service = service_for(store, server, api)
+    with caplog.at_level(logging.DEBUG):
+        results = [await service.turn("console:ada", "hi") for _ in range(2)]
+    assert [r.failure for r in results] == ["authentication", "authentication"]
+    assert "API key" in results[0].reply
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "check OPENAI_API_KEY" in errors[0].getMessage()
+    assert SECRET_KEY not in caplog.text
+    assert all(SECRET_KEY not in r.reply for r in results)
+    assert await store.all_items("console:ada") == []
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_secrets_never_reach_logs_replies_or_memory(
+    store: MemoryStore,
+    server: FakeOpenAIServer,
+    api: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server.enqueue(
+        Status(500, f"upstream failed for key {SECRET_KEY}"),
+        Status(500, f"upstream failed for key {SECRET_KEY}"),
+        Status(500, f"upstream failed for key {SECRET_KEY}"),
+        Status(400, f"bad request with {SECRET_KEY}"),
+        Reply("fine"),
+    )
+    service = service_for(store, server, api)
+    with caplog.at_level(logging.DEBUG):
+        replies = [(await service.turn("console:ada", "hi")).reply for _ in range(3)]
+        replies.append(await service.history("console:ada"))
+        replies.append(json.dumps(await service.export("console:ada")))
+    assert replies[2] == "fine"
+    assert server.requests[0].headers["authorization"] == f"Bearer {SECRET_KEY}"
+    for text in [*replies, caplog.text]:
+        assert SECRET_KEY not in text
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_requests_carry_no_user_identity(
+    store: MemoryStore, server: FakeOpenAIServer, api: str
+) -> None:
+    server.enqueue(ToolCall("read_facts", {}), Reply("ok"))
+    await service_for(store, server, api).turn("console:ada-4242", "who am I?")
+    for request in server.requests:
+        assert "ada-4242" not in json.dumps(request.body)
+        tools = request.body["tools"]
+        names = {t.get("name") or t["function"]["name"] for t in tools}
+        assert names == {"save_facts", "read_facts"}
+        for tool in tools:
+            params = tool.get("parameters") or tool["function"]["parameters"]
+            assert not {"user", "user_id", "user_key", "id"} & set(params.get("properties", {}))
+
+
+def request_items(api: str, body: dict) -> tuple[list[str], list[str]]:
+    """(call ids made by the model, call ids answered) in what was sent."""
+    if api == "chat_completions":
+        calls = [
+            c["id"]
+            for m in body["messages"]
+            if m["role"] == "assistant"
+            for c in m.get("tool_calls") or []
+        ]
+        outputs = [m["tool_call_id"] for m in body["messages"] if m["role"] == "tool"]
+    else:
+        calls = [i["call_id"] for i in body["input"] if i.get("type") == "function_call"]
+        outputs = [i["call_id"] for i in body["input"] if i.get("type") == "function_call_output"]
+    return calls, outputs
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_history_window_sends_no_orphaned_call(
+    store: MemoryStore, server: FakeOpenAIServer, api: str
+) -> None:
+    service = service_for(store, server, api, history_window=2)
+    for n in range(5):
+        server.enqueue(ToolCall("read_facts", {}, call_id=f"call_{n}"), Reply(f"answer {n}"))
+        assert (await service.turn("console:ada", f"question {n}")).ok
+    last_first_request = server.requests[-2].body
+    calls, outputs = request_items(api, last_first_request)
+    assert sorted(calls) == sorted(outputs) == ["call_2", "call_3"]
+    text = json.dumps(last_first_request)
+    assert "question 1" not in text and "question 2" in text and "question 4" in text
+
+
+def test_console_against_the_test_server(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    """The real entry point with a configured model server: streamed replies, tool calls,
+    a failure reply, and the key nowhere in what the process prints."""
+    import os
+    import subprocess
+    import sys
+
+    server.enqueue(
+        ToolCall("save_facts", {"name": "Ada", "city": "Lisbon"}),
+        Reply("Nice to meet you, Ada! I'll remember that you live in Lisbon.", chunk_size=8),
+        ToolCall("read_facts", {}),
+        answer_city,
+        Status(401, f"Incorrect API key provided: {SECRET_KEY}"),
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"},
+        "OPENAI_BASE_URL": server.base_url,
+        "OPENAI_API_KEY": SECRET_KEY,
+        "BOT_MODEL": "test-model",
+        "MODEL_MAX_RETRIES": "0",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "console", "--user", "ada", "--db", str(tmp_path / "m.db")],
+        input="My name is Ada and I live in Lisbon\nWhat's my city?\nhello\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "bot> Nice to meet you, Ada! I'll remember that you live in Lisbon." in proc.stdout
+    assert "bot> Your city is Lisbon." in proc.stdout
+    assert "[tool] read_facts() -> " in proc.stdout
+    assert "rejected my credentials" in proc.stdout
+    assert "check OPENAI_API_KEY" in proc.stderr
+    assert "test-model via Chat Completions at http://127.0.0.1" in proc.stderr
+    assert SECRET_KEY not in proc.stdout + proc.stderr
