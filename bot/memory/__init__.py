@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .errors import StoreError, StoreFull
 from .items import FACT_NAMES, ForgetReport, HistoryPage, is_user_message, message_text
 from .session import TurnSession
 from .sqlite_store import MemoryStore
@@ -16,6 +17,8 @@ __all__ = [
     "ForgetReport",
     "HistoryPage",
     "MemoryStore",
+    "StoreError",
+    "StoreFull",
     "TurnSession",
     "describe_memory",
     "is_user_message",
