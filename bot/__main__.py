@@ -57,7 +57,7 @@ def setup_logging(settings: Settings) -> None:
     handler.setFormatter(
         RedactingFormatter(
             "%(asctime)s %(levelname)s %(name)s: %(message)s",
-            [settings.discord_token or "", settings.openai_api_key or ""],
+            settings.secret_values(),
         )
     )
     logging.basicConfig(level=logging.INFO, handlers=[handler])

@@ -2,225 +2,231 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from dotenv import dotenv_values
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
 ALL_CHANNELS = "*"
 OPENAI_APIS = ("", "responses", "chat_completions")
+# Discord IDs (snowflakes) are unsigned 64-bit numbers.
+MAX_SNOWFLAKE = 2**64 - 1
+MAX_SHARDS = 10_000
+# A raw value is echoed in an error only when it is this short: a pasted token never is.
+ECHO_LIMIT = 24
 
 
 class SettingsError(ValueError):
     """A setting has a value the bot cannot use; the message names the variable."""
 
 
-def _parse_bool(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError("expected true or false")
+def _whole(default: int | None, low: int, high: int, what: str = "a whole number") -> Any:
+    """A bounded integer field; `expects` words the bounds for the one-line error."""
+    return Field(
+        default, ge=low, le=high, json_schema_extra={"expects": f"{what} from {low} to {high}"}
+    )
 
 
-def _parse_positive_int(raw: str) -> int:
-    value = int(raw.strip())
-    if value < 1:
-        raise ValueError("expected a whole number of at least 1")
-    return value
-
-
-def _parse_optional_int(raw: str) -> int | None:
-    return int(raw.strip()) if raw.strip() else None
-
-
-def _parse_channels(raw: str) -> frozenset[int] | str:
-    text = raw.strip()
-    if text == ALL_CHANNELS:
-        return ALL_CHANNELS
-    return frozenset(int(part) for part in text.split(",") if part.strip())
-
-
-def _parse_positive_float(raw: str) -> float:
-    value = float(raw.strip())
-    if not value > 0 or value == float("inf"):
-        raise ValueError("expected a number of seconds greater than 0")
-    return value
-
-
-def _parse_count(raw: str) -> int:
-    value = int(raw.strip())
-    if value < 0:
-        raise ValueError("expected a whole number of at least 0")
-    return value
-
-
-def _parse_openai_api(raw: str) -> str:
-    value = raw.strip().lower().replace("-", "_")
-    if value not in OPENAI_APIS:
-        raise ValueError("expected responses or chat_completions (or empty to choose)")
-    return value
-
-
-def _parse_shard_ids(raw: str) -> tuple[int, ...] | None:
-    if not raw.strip():
+def _http_url(value: str | None, example: str) -> str | None:
+    if value is None:
         return None
-    ids = tuple(int(part) for part in raw.split(",") if part.strip())
-    if any(i < 0 for i in ids):
-        raise ValueError("expected shard numbers of 0 or more, e.g. 0,1")
-    return ids
-
-
-def _parse_optional_positive_int(raw: str) -> int | None:
-    return _parse_positive_int(raw) if raw.strip() else None
-
-
-def _parse_database_url(raw: str) -> str | None:
-    value = raw.strip()
-    if not value:
-        return None
-    scheme = value.split("://", 1)[0].lower().split("+", 1)[0] if "://" in value else ""
-    if scheme not in {"postgresql", "postgres"}:
-        # The URL is not echoed: it normally carries a password.
-        raise ValueError("expected a PostgreSQL URL such as postgresql+asyncpg://user:pw@host/db")
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
+        raise ValueError(f"must be an http(s) URL such as {example}")
     return value
 
 
-def _parse_optional_str(raw: str) -> str | None:
-    return raw.strip() or None
-
-
-def _parse_str(raw: str) -> str:
-    return raw.strip()
-
-
-def _parse_path(raw: str) -> Path:
-    if not raw.strip():
-        raise ValueError("expected a file path")
-    return Path(raw.strip()).expanduser()
-
-
-def _parse_prefix(raw: str) -> str:
-    if not raw.strip():
-        raise ValueError("expected a non-empty prefix such as !")
-    return raw.strip()
-
-
-_PARSERS: dict[str, Callable[[str], Any]] = {
-    "discord_token": _parse_optional_str,
-    "openai_api_key": _parse_optional_str,
-    "openai_base_url": _parse_optional_str,
-    "bot_model": _parse_str,
-    "memory_db_path": _parse_path,
-    "command_prefix": _parse_prefix,
-    "chat_channel_ids": _parse_channels,
-    "history_window": _parse_positive_int,
-    "show_turn_embed": _parse_bool,
-    "dev_guild_id": _parse_optional_int,
-    "openai_api": _parse_openai_api,
-    "model_timeout_s": _parse_positive_float,
-    "model_max_retries": _parse_count,
-    "stream_replies": _parse_bool,
-    "openai_tracing": _parse_bool,
-    "rate_limit_per_minute": _parse_count,
-    "max_queued_per_user": _parse_count,
-    "max_concurrent_turns": _parse_positive_int,
-    "max_input_chars": _parse_positive_int,
-    "database_url": _parse_database_url,
-    "shard_count": _parse_optional_positive_int,
-    "shard_ids": _parse_shard_ids,
-}
-
-
-@dataclass(frozen=True)
-class Settings:
+class Settings(BaseSettings):
     """Every knob the bot has. Field names are the lower-case environment variable names.
 
     Precedence: keyword overrides, then the process environment, then `.env`, then defaults.
-    Secrets are excluded from `repr` so a logged Settings never leaks them.
+    An empty value means the default. Secrets are `SecretStr` (shown as `**********`);
+    `env_file=None` reads no `.env` at all.
     """
 
-    discord_token: str | None = field(default=None, repr=False)
-    openai_api_key: str | None = field(default=None, repr=False)
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        # Unknown keys in .env or the environment belong to other programs; unknown keyword
+        # overrides are typos and are refused in __init__.
+        extra="ignore",
+        frozen=True,
+        # Lists such as CHAT_CHANNEL_IDS=1,2 are plain text, not JSON: the validators parse them.
+        enable_decoding=False,
+        validate_default=False,
+    )
+
+    discord_token: SecretStr | None = None
+    openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     # Empty means "choose": offline unless a key or base URL is configured.
     bot_model: str = ""
     memory_db_path: Path = Path("data/memory.db")
-    command_prefix: str = "!"
-    chat_channel_ids: frozenset[int] | str = frozenset()
+    command_prefix: str = Field(
+        "!", max_length=10, json_schema_extra={"expects": "1 to 10 characters, such as !"}
+    )
+    chat_channel_ids: frozenset[int] | Literal["*"] = frozenset()
     # How many recent user turns (with everything they caused) the model sees.
-    history_window: int = 10
+    history_window: int = _whole(10, 1, 1000)
     show_turn_embed: bool = True
-    dev_guild_id: int | None = None
+    dev_guild_id: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_SNOWFLAKE,
+        json_schema_extra={"expects": "a Discord server ID (a number)"},
+    )
     # Which OpenAI API to speak; empty: Responses for OpenAI, Chat Completions for a base URL.
-    openai_api: str = ""
+    openai_api: Literal["", "responses", "chat_completions"] = ""
     # A whole turn (every model call, retries and tool calls included) must finish in this time.
-    model_timeout_s: float = 60.0
-    model_max_retries: int = 3
+    model_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        json_schema_extra={"expects": "a number of seconds above 0 and at most 3600"},
+    )
+    model_max_retries: int = _whole(3, 0, 20)
     stream_replies: bool = True
     # Traces go to OpenAI only when a real OpenAI key is in use, and never when this is false.
     openai_tracing: bool = True
     # Messages per user per minute (bursts up to this many); 0 turns the limit off.
-    rate_limit_per_minute: int = 20
+    rate_limit_per_minute: int = _whole(20, 0, 10_000)
     # Turns of one user that may wait behind the running one; more are refused politely.
-    max_queued_per_user: int = 10
+    max_queued_per_user: int = _whole(10, 0, 1000)
     # Model runs in flight across all users.
-    max_concurrent_turns: int = 16
-    max_input_chars: int = 4000
+    max_concurrent_turns: int = _whole(16, 1, 1000)
+    max_input_chars: int = _whole(4000, 1, 100_000)
     # postgresql+asyncpg://… puts history and facts in PostgreSQL (several processes, shards);
-    # unset: the SQLite file at MEMORY_DB_PATH.
-    database_url: str | None = field(default=None, repr=False)
+    # unset: the SQLite file at MEMORY_DB_PATH. Not in repr: it normally holds a password.
+    database_url: str | None = Field(None, repr=False)
     # Discord sharding: both unset runs one plain connection.
-    shard_count: int | None = None
+    shard_count: int | None = _whole(None, 1, MAX_SHARDS)
     shard_ids: tuple[int, ...] | None = None
+    # Slack: a bot token runs the Slack front end; an app token selects Socket Mode, otherwise
+    # events arrive over HTTP on SLACK_PORT, signed with the signing secret.
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_port: int = _whole(3000, 1, 65535, "a port number")
+    slack_api_url: str = "https://slack.com/api/"
 
     def __init__(self, *, env_file: str | Path | None = ".env", **overrides: Any) -> None:
-        known = {f.name for f in fields(self)}
-        unknown = set(overrides) - known
+        unknown = set(overrides) - set(type(self).model_fields)
         if unknown:
             raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        file_values: Mapping[str, str | None] = {}
-        if env_file is not None and Path(env_file).is_file():
-            file_values = dotenv_values(env_file)
-        for f in fields(self):
-            if f.name in overrides:
-                value = self._coerce(f.name, overrides[f.name])
-            else:
-                env_name = f.name.upper()
-                raw = os.environ.get(env_name, file_values.get(env_name))
-                value = f.default if raw is None else self._parse(f.name, raw)
-            object.__setattr__(self, f.name, value)
+        try:
+            super().__init__(_env_file=env_file, **overrides)
+        except ValidationError as exc:
+            raise SettingsError(_one_line(exc)) from None
+        except UnicodeDecodeError as exc:
+            line = exc.object[: exc.start].count(b"\n") + 1
+            raise SettingsError(
+                f"{env_file} is not valid UTF-8 (line {line}, byte {exc.object[exc.start]:#04x}); "
+                "save it as UTF-8 text"
+            ) from None
+        except OSError as exc:
+            raise SettingsError(
+                f"{env_file} could not be read ({exc.strerror or type(exc).__name__}); "
+                "check its permissions"
+            ) from None
+        except SourceError:
+            raise SettingsError("the environment or .env could not be read") from None
+
+    # --- parsing and checks (they run for the environment, .env and keyword overrides) ---
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_default(cls, data: Any) -> Any:
+        # Surrounding blanks are always a mistake, and `KEY=` (as .env.example has) means unset.
+        if not isinstance(data, dict):
+            return data
+        cleaned = {}
+        for name, value in data.items():
+            if isinstance(value, str):
+                value = value.strip()
+                if not value:
+                    continue
+            cleaned[name] = value
+        return cleaned
+
+    @field_validator("memory_db_path", mode="before")
+    @classmethod
+    def _expand_home(cls, value: Any) -> Any:
+        return Path(value).expanduser() if isinstance(value, str | Path) else value
+
+    @field_validator("chat_channel_ids", mode="before")
+    @classmethod
+    def _parse_channels(cls, value: Any) -> Any:
+        message = "must be comma-separated Discord channel IDs, or * for every channel"
+        if value == ALL_CHANNELS:
+            return value
+        parts = value.split(",") if isinstance(value, str) else value
+        try:
+            ids = frozenset(int(str(part).strip()) for part in parts if str(part).strip())
+        except (TypeError, ValueError):
+            raise ValueError(message) from None
+        if any(not 0 < i <= MAX_SNOWFLAKE for i in ids):
+            raise ValueError(message)
+        return ids
+
+    @field_validator("openai_api", mode="before")
+    @classmethod
+    def _parse_openai_api(cls, value: Any) -> Any:
+        text = str(value).lower().replace("-", "_")
+        if text not in OPENAI_APIS:
+            raise ValueError("must be responses or chat_completions (or empty to choose)")
+        return text
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _parse_shard_ids(cls, value: Any) -> Any:
+        parts = value.split(",") if isinstance(value, str) else value
+        try:
+            ids = tuple(int(str(part).strip()) for part in parts if str(part).strip())
+        except (TypeError, ValueError):
+            raise ValueError("must be shard numbers such as 0,1") from None
+        if not ids or any(not 0 <= i < MAX_SHARDS for i in ids):
+            raise ValueError("must be shard numbers such as 0,1")
+        return ids
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme = value.split("://", 1)[0].lower().split("+", 1)[0] if "://" in value else ""
+        if scheme not in {"postgresql", "postgres"}:
+            raise ValueError(
+                "must be a PostgreSQL URL such as postgresql+asyncpg://user:pw@host/db"
+            )
+        return value
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        return _http_url(value, "http://localhost:11434/v1")
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _check_slack_url(cls, value: str) -> str:
+        _http_url(value, "https://slack.com/api/")
+        # The Slack SDK joins method names onto this URL; without the slash the last path
+        # segment would be replaced.
+        return value if value.endswith("/") else value + "/"
+
+    @model_validator(mode="after")
+    def _check_shards(self) -> Settings:
         if self.shard_ids is not None:
             if self.shard_count is None:
-                raise SettingsError("SHARD_IDS is invalid: SHARD_COUNT must be set with it")
+                raise ValueError("SHARD_IDS needs SHARD_COUNT set too")
             if any(i >= self.shard_count for i in self.shard_ids):
-                raise SettingsError("SHARD_IDS is invalid: each id must be below SHARD_COUNT")
+                raise ValueError(f"SHARD_IDS must each be below SHARD_COUNT ({self.shard_count})")
+        return self
 
-    @staticmethod
-    def _parse(name: str, raw: str) -> Any:
-        try:
-            return _PARSERS[name](raw)
-        except ValueError as exc:
-            reason = str(exc) if "expected" in str(exc) else "not a valid value"
-            # The raw value is left out: it may be a secret pasted into the wrong variable.
-            raise SettingsError(f"{name.upper()} is invalid: {reason}") from None
-
-    @classmethod
-    def _coerce(cls, name: str, value: Any) -> Any:
-        # Overrides may be given already typed (tests, embedding code) or as strings.
-        if isinstance(value, str):
-            return cls._parse(name, value)
-        if name == "memory_db_path":
-            return Path(value)
-        if name == "chat_channel_ids" and not isinstance(value, str):
-            return frozenset(int(v) for v in value)
-        if name == "shard_ids" and value is not None:
-            return tuple(int(v) for v in value)
-        return value
+    # --- what the rest of the bot asks ---
 
     @property
     def use_offline_model(self) -> bool:
@@ -256,3 +262,41 @@ class Settings:
         if self.chat_channel_ids == ALL_CHANNELS:
             return True
         return channel_id in self.chat_channel_ids
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret in clear, for log redaction (the database password too)."""
+        values = [
+            value.get_secret_value()
+            for name in type(self).model_fields
+            if isinstance(value := getattr(self, name), SecretStr)
+        ]
+        if self.database_url:
+            values.append(urlsplit(self.database_url).password or "")
+        return [v for v in values if v]
+
+
+def _one_line(exc: ValidationError) -> str:
+    """The first problem as `VARIABLE must be … (got '…')`, never echoing a secret or URL."""
+    error = exc.errors()[0]
+    loc = error.get("loc") or ()
+    name = loc[0] if loc and isinstance(loc[0], str) else ""
+    if not name:  # a check across fields: its message already names the variables
+        return str(error.get("ctx", {}).get("error") or error["msg"])
+    field = Settings.model_fields[name]
+    if error["type"] == "value_error":
+        expectation = str(error["ctx"]["error"])
+    else:
+        extra = field.json_schema_extra
+        expects = extra.get("expects") if isinstance(extra, dict) else None
+        if expects:
+            expectation = f"must be {expects}"
+        elif field.annotation is bool:
+            expectation = "must be true or false"
+        else:
+            expectation = f"is invalid ({error['msg'].lower()})"
+    line = f"{name.upper()} {expectation}"
+    raw = error.get("input")
+    quiet = "SecretStr" in str(field.annotation) or name.endswith("_url")
+    if not quiet and isinstance(raw, str | int | float) and len(str(raw)) <= ECHO_LIMIT:
+        line += f" (got {raw!r})"
+    return line

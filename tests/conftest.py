@@ -13,6 +13,7 @@ from bot.core.agent import offline_model
 from bot.core.chat import ChatService
 from bot.memory import MemoryStore
 from bot.memory.pg_store import PostgresMemoryStore
+from bot.settings import Settings
 
 set_tracing_disabled(True)
 
@@ -20,31 +21,9 @@ set_tracing_disabled(True)
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # A developer's own .env or exported tokens must not change what the tests see.
-    for name in (
-        "DISCORD_TOKEN",
-        "OPENAI_API_KEY",
-        "OPENAI_BASE_URL",
-        "BOT_MODEL",
-        "MEMORY_DB_PATH",
-        "COMMAND_PREFIX",
-        "CHAT_CHANNEL_IDS",
-        "HISTORY_WINDOW",
-        "SHOW_TURN_EMBED",
-        "DEV_GUILD_ID",
-        "OPENAI_API",
-        "MODEL_TIMEOUT_S",
-        "MODEL_MAX_RETRIES",
-        "STREAM_REPLIES",
-        "OPENAI_TRACING",
-        "RATE_LIMIT_PER_MINUTE",
-        "MAX_QUEUED_PER_USER",
-        "MAX_CONCURRENT_TURNS",
-        "MAX_INPUT_CHARS",
-        "DATABASE_URL",
-        "SHARD_COUNT",
-        "SHARD_IDS",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    # Derived from the Settings fields so a new setting can never leak in from outside.
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
     monkeypatch.chdir(tmp_path)
 
 

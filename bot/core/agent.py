@@ -149,7 +149,9 @@ def make_client(settings: Settings) -> AsyncOpenAI:
     return AsyncOpenAI(
         # OpenAI-compatible servers (Ollama, vLLM, LM Studio) often need no key; the client
         # insists on one, so a placeholder stands in.
-        api_key=settings.openai_api_key or "not-needed",
+        api_key=(
+            settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
+        ),
         base_url=settings.openai_base_url,
         timeout=settings.model_timeout_s,
         max_retries=0,

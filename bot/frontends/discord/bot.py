@@ -160,7 +160,7 @@ async def run_discord(settings: Settings, *, sync_global: bool = False) -> None:
             handled.append(sig)
     try:
         async with bot:
-            connection = asyncio.create_task(bot.start(settings.discord_token))
+            connection = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()))
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait({connection, stopping}, return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()
