@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-deps lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) -m bot
 
-test: $(STAMP)
+test: $(STAMP) test-deps
 	$(PY) -m pytest
+
+# The PostgreSQL tests start a throw-away server from the PostgreSQL programs. When they are
+# missing, this says so and installs Debian's postgresql package with apt-get (root or
+# passwordless sudo only; PG_INSTALL=0 skips it). Without root the PostgreSQL tests are skipped.
+test-deps: $(STAMP)
+	$(PY) tests/pg_install.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check bot tests

@@ -1,18 +1,19 @@
 """A real, throw-away PostgreSQL server for the tests.
 
-`pg_server` (session scope) finds the PostgreSQL binaries, or installs Debian's `postgresql`
-package with apt-get when there are none, creates a cluster under a fresh temp directory with
-`initdb`, and starts it listening only on 127.0.0.1 (a free port, password auth) and on a Unix
-socket inside that directory (trust). It is stopped (`pg_ctl stop -m fast`) and deleted at the
-end. `pg_url` (function scope) creates an empty database per test and yields its
+`pg_server` (session scope) finds the PostgreSQL binaries (`make test-deps`, run by
+`make test`, installs them when missing: tests/pg_install.py), creates a cluster under a fresh
+temp directory with `initdb`, and starts it listening only on 127.0.0.1 (a free port, password
+auth) and on a Unix socket inside that directory (trust). It is stopped (`pg_ctl stop -m fast`)
+and deleted at the end. `pg_url` (function scope) creates an empty database per test and yields its
 `postgresql+asyncpg://` URL; the database is dropped after the test.
 
 PostgreSQL refuses to run as root, so as root the cluster belongs to an unprivileged user (the
 `postgres` user of the Debian package, else a `pgtest` system user created here) and its
 programs run through `runuser`.
 
-If PostgreSQL cannot be installed the tests are skipped with the reason, except when the
-environment variable CI is "true": there they fail, so CI never passes without the server.
+Without PostgreSQL the tests are skipped with the reason (not installed; and whether this user
+could install it), except when the environment variable CI is "true": there they fail, so CI
+never passes without the server.
 
 PG_BINDIR names the directory of initdb/pg_ctl/postgres/psql when they are somewhere unusual.
 Use from a test module or conftest.py: ``from pg_server import pg_server, pg_url``.
@@ -24,7 +25,6 @@ import atexit
 import contextlib
 import os
 import pwd
-import re
 import secrets
 import shlex
 import shutil
@@ -39,19 +39,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from pg_install import PostgresUnavailable, find_bindir, missing_reason
 
 SUPERUSER = "postgres"
-INSTALL_TIMEOUT_S = 900
 START_TIMEOUT_S = 60
 # Settings for speed and isolation: data that dies with the test run needs no durability.
 SERVER_OPTIONS = (
     "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
     "-c max_connections=200 -c shared_buffers=32MB"
 )
-
-
-class PostgresUnavailable(Exception):
-    """PostgreSQL could not be found or installed on this machine."""
 
 
 @dataclass
@@ -143,81 +139,15 @@ class PostgresServer:
             self.watchdog.wait(10)
 
 
-# --- finding or installing PostgreSQL -----------------------------------------------------
-
-_REQUIRED = ("initdb", "pg_ctl", "postgres", "psql")
-
-
-def _has_programs(bindir: Path) -> bool:
-    return all((bindir / name).is_file() for name in _REQUIRED)
-
-
-def find_bindir() -> Path | None:
-    """The directory holding initdb, pg_ctl, postgres and psql, or None."""
-    candidates: list[Path] = []
-    if os.environ.get("PG_BINDIR"):
-        candidates.append(Path(os.environ["PG_BINDIR"]))
-    # Debian/Ubuntu keep the server programs off PATH, one directory per major version.
-    versions = Path("/usr/lib/postgresql").glob("*/bin")
-    candidates += sorted(versions, key=lambda p: _version_key(p.parent.name), reverse=True)
-    for program in ("pg_ctl", "initdb"):
-        found = shutil.which(program)
-        if found:
-            candidates.append(Path(found).resolve().parent)
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        with contextlib.suppress(subprocess.SubprocessError, OSError):
-            out = subprocess.run(
-                [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=True
-            )
-            candidates.append(Path(out.stdout.strip()))
-    return next((c for c in candidates if _has_programs(c)), None)
-
-
-def _version_key(name: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", name)) or (0,)
-
-
-def install_postgresql() -> None:
-    """Install Debian's `postgresql` package with apt-get (as root, or with sudo -n)."""
-    if shutil.which("apt-get") is None:
-        raise PostgresUnavailable("PostgreSQL is not installed and apt-get is not available")
-    prefix: list[str] = []
-    if os.geteuid() != 0:
-        if shutil.which("sudo") is None:
-            raise PostgresUnavailable("PostgreSQL is not installed and we are not root")
-        prefix = ["sudo", "-n"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update"],
-        ["apt-get", "install", "-y", "--no-install-recommends", "postgresql"],
-    ):
-        try:
-            result = subprocess.run(
-                prefix + command,
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=INSTALL_TIMEOUT_S,
-                check=False,
-            )
-        except (subprocess.SubprocessError, OSError) as exc:
-            raise PostgresUnavailable(f"{' '.join(command)} failed: {exc}") from exc
-        if result.returncode != 0:
-            tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-            raise PostgresUnavailable(
-                f"{' '.join(command)} exited {result.returncode}: {' | '.join(tail)}"
-            )
+# --- finding PostgreSQL (installing it is `make test-deps`: tests/pg_install.py) -----------
 
 
 def ensure_bindir() -> Path:
-    """Find the PostgreSQL programs, installing the package when they are missing."""
+    """The PostgreSQL programs' directory; raises PostgresUnavailable saying why there is none.
+    Nothing is installed from inside the tests: `make test-deps` does that, visibly."""
     bindir = find_bindir()
     if bindir is None:
-        install_postgresql()
-        bindir = find_bindir()
-    if bindir is None:
-        raise PostgresUnavailable("the postgresql package installed no initdb/pg_ctl")
+        raise PostgresUnavailable(missing_reason())
     return bindir
 
 
