@@ -63,9 +63,10 @@ class UserContext:
         return facts
 
 
-# Control characters (Cc) and invisible format characters (Cf: zero-width space/joiners,
-# bidi overrides) are stripped; everything else, quotes and emoji included, is kept verbatim.
-_INVISIBLE = {"Cc", "Cf"}
+# Control characters (Cc), invisible format characters (Cf: zero-width space/joiners, bidi
+# overrides) and lone surrogates (Cs: not text at all, and unstorable as UTF-8) are stripped;
+# everything else, quotes and emoji included, is kept verbatim.
+_INVISIBLE = {"Cc", "Cf", "Cs"}
 _SPACES = re.compile(r"\s+")
 
 

@@ -13,12 +13,14 @@ import signal
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import discord
 from discord.ext import commands
 
 from ...core.agent import describe_model
 from ...core.chat import ChatService
-from ...memory import describe_memory, open_store
+from ...memory import describe_memory
+from ...startup import check_memory, open_memory
 from .render import NO_MENTIONS
 
 if TYPE_CHECKING:
@@ -125,7 +127,7 @@ def create_bot(
 
     `model` defaults to the one the settings select (the offline model without a key).
     """
-    store = open_store(settings)
+    store = open_memory(settings)
     chat = ChatService.from_settings(store, settings, model)
     options: dict[str, Any] = {
         "settings": settings,
@@ -145,12 +147,17 @@ async def run_discord(settings: Settings, *, sync_global: bool = False) -> None:
     """Run the bot until SIGINT/SIGTERM (or the connection ends), then close it cleanly."""
     if not settings.discord_token:
         raise SystemExit("error: DISCORD_TOKEN is not set; put it in .env or the environment.")
+    bot = create_bot(settings, sync_global=sync_global)
+    try:
+        await check_memory(bot.chat.store, settings)
+    except BaseException:
+        await bot.close()
+        raise
     log.info(
         "starting the Discord bot; memory in %s; model: %s",
         describe_memory(settings),
         describe_model(settings),
     )
-    bot = create_bot(settings, sync_global=sync_global)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
@@ -194,4 +201,13 @@ def _raise_start_error(connection: asyncio.Task[None]) -> None:
             "error: enable the Message Content intent for this bot in the Discord Developer "
             "Portal (Bot → Privileged Gateway Intents), then start it again."
         )
+    if isinstance(error, OSError | aiohttp.ClientError | discord.GatewayNotFound):
+        log.debug("connecting to Discord failed", exc_info=error)
+        raise SystemExit(
+            f"error: could not reach Discord ({type(error).__name__}); check this machine's "
+            "internet connection (and any proxy or firewall), then start the bot again."
+        )
+    if isinstance(error, discord.DiscordServerError):
+        log.debug("Discord failed at start", exc_info=error)
+        raise SystemExit("error: Discord answered with a server error; try again in a few minutes.")
     raise error
