@@ -16,8 +16,8 @@ from typing import Any
 
 from agents import TResponseInputItem
 
-# A reply longer than this is cut, saying so: about three Discord messages.
-MAX_REPLY_CHARS = 6_000
+# A reply longer than this is cut, saying so: four or five Discord messages at most.
+MAX_REPLY_CHARS = 8_000
 # A stored tool call's arguments or output longer than this is replaced by a short note: it
 # would otherwise be re-sent to the model with every later turn of this person's history.
 MAX_STORED_TOOL_CHARS = 2_000
@@ -55,10 +55,11 @@ def cap_reply(text: str, limit: int = MAX_REPLY_CHARS) -> str:
     """The reply as shown and stored: cut at `limit` characters with a note saying so."""
     if len(text) <= limit:
         return text
-    return (
-        text[:limit].rstrip()
-        + f"\n… (answer cut: it was {len(text):,} characters; the limit is {limit:,})"
-    )
+    kept = text[:limit].rstrip()
+    fences = sum(1 for line in kept.split("\n") if line.lstrip().startswith("```"))
+    if fences % 2:
+        kept += "\n```"  # close a code block cut open, so the note is not code
+    return kept + f"\n… (answer cut: it was {len(text):,} characters; the limit is {limit:,})"
 
 
 def _cap_tool_text(text: str, limit: int) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -50,6 +51,21 @@ def bot_intents() -> discord.Intents:
     return intents
 
 
+def command_prefixes(prefix: str) -> Callable[[commands.Bot, discord.Message], list[str]]:
+    """The prefix, and the prefix after an @mention of the bot: `@bot !forget` in a server is
+    the command, as `!forget` is (any spaces between the mention and the prefix)."""
+
+    def prefixes(bot: commands.Bot, message: discord.Message) -> list[str]:
+        me = bot.user
+        if me is not None:
+            addressed = re.match(rf"<@!?{me.id}>\s*{re.escape(prefix)}", message.content)
+            if addressed is not None:
+                return [addressed.group(0), prefix]
+        return [prefix]
+
+    return prefixes
+
+
 class MemoryBot(commands.Bot):
     """The chat bot with a memory; its collaborators are given, never global."""
 
@@ -65,7 +81,7 @@ class MemoryBot(commands.Bot):
     ) -> None:
         super().__init__(
             **client_options,
-            command_prefix=settings.command_prefix,
+            command_prefix=command_prefixes(settings.command_prefix),
             intents=bot_intents(),
             allowed_mentions=NO_MENTIONS,
             help_command=None,  # the memory cog's hybrid `help` replaces it
