@@ -40,6 +40,17 @@ def clean_text(text: str) -> str:
     return "".join(ch for ch in text if ch in _KEEP_CONTROLS or unicodedata.category(ch) != "Cc")
 
 
+def has_surrogates(value: Any) -> bool:
+    """True when any string in a JSON-like value (keys too) holds a lone surrogate."""
+    if isinstance(value, str):
+        return _SURROGATES.search(value) is not None
+    if isinstance(value, dict):
+        return any(has_surrogates(k) or has_surrogates(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(has_surrogates(v) for v in value)
+    return False
+
+
 def clean_strings(value: Any) -> Any:
     """A JSON-like value with every string in it (keys too) free of lone surrogates."""
     if isinstance(value, str):
