@@ -14,7 +14,7 @@ from .core.chat import ChatService
 from .frontends.console import run_console
 from .memory import StoreError, describe_memory
 from .settings import Settings, SettingsError
-from .startup import check_memory, open_memory
+from .startup import open_memory, opened_memory
 
 log = logging.getLogger("bot")
 
@@ -88,8 +88,7 @@ async def run_migrate(settings: Settings) -> int:
 
 
 async def run_console_frontend(settings: Settings, user: str) -> None:
-    async with open_memory(settings) as store:
-        await check_memory(store, settings)
+    async with opened_memory(settings) as store:
         log.info(
             "console channel; memory in %s; model: %s",
             describe_memory(settings),

@@ -8,8 +8,10 @@ how to fix it, never a traceback (that goes to the log at debug level).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from .memory import MemoryStore, StoreError, open_store
@@ -81,3 +83,20 @@ async def check_memory(store: MemoryStore, settings: Settings) -> None:
     except Exception as exc:
         log.debug("first use of memory failed", exc_info=True)
         raise memory_problem(exc, settings) from exc
+
+
+@contextlib.asynccontextmanager
+async def opened_memory(settings: Settings) -> AsyncIterator[MemoryStore]:
+    """The store, opened, entered and read once (`check_memory`), closed on exit; any failure
+    on the way in is a one-line `StoreError`."""
+    async with contextlib.AsyncExitStack() as stack:
+        store = open_memory(settings)
+        try:
+            store = await stack.enter_async_context(store)
+        except Exception as exc:
+            log.debug("opening memory failed", exc_info=True)
+            with contextlib.suppress(Exception):
+                await store.aclose()
+            raise memory_problem(exc, settings) from exc
+        await check_memory(store, settings)
+        yield store
