@@ -39,10 +39,12 @@ class ErrorsCog(commands.Cog, name="Errors"):
 
     def reply_for(self, ctx: Context, error: commands.CommandError) -> str | None:
         """The short answer for `error`, or None to stay silent."""
-        prefix = ctx.clean_prefix or self.bot.settings.command_prefix
+        # After an @mention the hint names the plain prefix: `!help` works everywhere.
+        addressed = ctx.prefix is not None and ctx.prefix.startswith("<@")
+        prefix = self.bot.settings.command_prefix if addressed else ctx.clean_prefix
+        prefix = prefix or self.bot.settings.command_prefix
         if isinstance(error, commands.CommandNotFound):
             # Other bots share prefixes like "!": only say something where we are talked to.
-            addressed = ctx.prefix is not None and ctx.prefix.startswith("<@")
             if (
                 ctx.guild is not None
                 and not addressed
