@@ -31,6 +31,7 @@ from .failures import (
     COMMAND_FAILED,
     STORAGE_KINDS,
     Failure,
+    StorageHealth,
     classify_failure,
     command_storage_failure,
     describe_error,
@@ -112,8 +113,7 @@ class ChatService:
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: dict[str, int] = {}
         self._auth_failure_logged = False
-        # True from a storage failure until a write succeeds: one log line per episode.
-        self._storage_down = False
+        self._storage = StorageHealth()
         # Users told their queue is full, until their queue drains: one reply per episode.
         self._queue_warned: set[str] = set()
         self._client: AsyncOpenAI | None = None
@@ -219,7 +219,7 @@ class ChatService:
                 failure = classify_failure(exc, timeout_s=self.timeout_s)
                 self._log_failure(user_key, failure, exc)
                 return TurnResult(reply=failure.message, ok=False, failure=failure.kind)
-            self._storage_works()
+            self._storage.works()
             return TurnResult(reply=reply, added=added)
 
     async def _run(
@@ -287,36 +287,18 @@ class ChatService:
             raise
         return str(streamed.final_output or "")
 
-    def _storage_works(self) -> None:
-        if self._storage_down:
-            self._storage_down = False
-            log.info("memory storage works again")
-
-    def _log_storage_failure(self, exc: BaseException) -> None:
-        """One log line per storage episode (a full disk fails every write until fixed)."""
-        if self._storage_down:
-            log.debug("memory storage still failing", exc_info=exc)
-            return
-        self._storage_down = True
-        log.error(
-            "memory storage failed: %s; nothing new is stored until this is fixed "
-            "(not logged again until a write succeeds)",
-            storage_error(exc),
-        )
-        log.debug("storage failure", exc_info=exc)
-
     def command_failure(self, exc: BaseException, action: str) -> str:
         """The sentence for a chat command that raised (`action`: "erase your memory"), and
         its log entry: storage trouble once per episode, anything else with its traceback."""
         if storage_error(exc) is not None:
-            self._log_storage_failure(exc)
+            self._storage.failed(exc)
             return command_storage_failure(exc, action)
         log.error("command failed (%s)", action, exc_info=exc)
         return COMMAND_FAILED
 
     def _log_failure(self, user_key: str, failure: Failure, exc: BaseException) -> None:
         if failure.kind in STORAGE_KINDS:
-            self._log_storage_failure(exc)
+            self._storage.failed(exc)
             return
         if failure.kind == "authentication":
             # Every turn would fail the same way: say it once, with the fix.

@@ -11,6 +11,8 @@ from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError
 
 from ..memory.errors import StoreError, StoreFull
 
+log = logging.getLogger(__name__)
+
 NOTHING_STORED = "Nothing from this message was stored."
 COMMAND_FAILED = "Sorry, that command failed on my side. It has been logged; please try again."
 OPERATORS_PROBLEM = "That's for the bot's operator to fix, not you"
@@ -88,6 +90,31 @@ def storage_error(exc: BaseException) -> StoreError | None:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
+
+
+class StorageHealth:
+    """Logs storage failures once per episode: a full disk fails every write until the
+    operator frees space, and one line says so, not one traceback per message."""
+
+    def __init__(self) -> None:
+        self.down = False
+
+    def failed(self, exc: BaseException) -> None:
+        if self.down:
+            log.debug("memory storage still failing", exc_info=exc)
+            return
+        self.down = True
+        log.error(
+            "memory storage failed: %s; nothing new is stored until this is fixed "
+            "(not logged again until a write succeeds)",
+            storage_error(exc),
+        )
+        log.debug("storage failure", exc_info=exc)
+
+    def works(self) -> None:
+        if self.down:
+            self.down = False
+            log.info("memory storage works again")
 
 
 def command_storage_failure(exc: BaseException, action: str) -> str:
