@@ -208,7 +208,11 @@ class ChatService:
                 async with self.store.turn_lock(user_key):
                     raw = await self._run(text, session, context, feed)
                     reply = cap_reply(clean_text(raw).strip()) or EMPTY_ANSWER
-                    added = bounded_items(with_reply(session.pending, reply))
+                    items = session.pending
+                    if reply != raw.strip():
+                        # Cut, cleaned or empty: the stored reply is the one shown.
+                        items = with_reply(items, reply)
+                    added = bounded_items(items)
                     if feed is not None:
                         # The last progress edit lands before the caller shows the answer.
                         await feed.stop()

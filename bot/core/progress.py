@@ -20,8 +20,8 @@ class ProgressFeed:
     """Collects text deltas from a run and passes them to `sink` from its own task.
 
     Deltas that arrive while the sink is busy are joined and passed in one call. `record`
-    never blocks; `stop` waits only for the sink call in flight, and drops text not yet passed
-    (the front end shows the final reply anyway).
+    never blocks; `stop` (after the run) waits for the sink call in flight and passes what is
+    left in one last call, so the sink sees all the text, in order.
     """
 
     def __init__(self, sink: TextSink, limit: int) -> None:
@@ -48,22 +48,26 @@ class ProgressFeed:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if self._stopped:
-                return
+            stopping = self._stopped
             text, self._pending = "".join(self._pending), []
-            try:
-                await self._sink(text)
-            except Exception:
-                # A front end failing to show progress must not fail the turn; say it once.
-                if not self._failed:
-                    self._failed = True
-                    log.warning(
-                        "showing reply progress failed; the final reply still follows",
-                        exc_info=True,
-                    )
+            if text:
+                await self._pass(text)
+            if stopping:
+                return
+
+    async def _pass(self, text: str) -> None:
+        try:
+            await self._sink(text)
+        except Exception:
+            # A front end failing to show progress must not fail the turn; say it once.
+            if not self._failed:
+                self._failed = True
+                log.warning(
+                    "showing reply progress failed; the final reply still follows", exc_info=True
+                )
 
     async def stop(self) -> None:
-        """Stop passing text; returns once the sink call in flight (if any) has finished."""
+        """Pass what is left and stop; returns once the last sink call has finished."""
         self._stopped = True
         self._wake.set()
         await self._task
