@@ -12,8 +12,9 @@ from pathlib import Path
 from .core.agent import describe_model
 from .core.chat import ChatService
 from .frontends.console import run_console
-from .memory import describe_memory, open_store
+from .memory import StoreError, describe_memory
 from .settings import Settings, SettingsError
+from .startup import open_memory, opened_memory
 
 log = logging.getLogger("bot")
 
@@ -68,12 +69,16 @@ def setup_logging(settings: Settings) -> None:
 
 async def run_migrate(settings: Settings) -> int:
     """Create the schema and exit; safe to run from several processes at once."""
-    store = open_store(settings)
+    store = open_memory(settings)
     try:
         migrate = getattr(store, "migrate", None)
         if migrate is not None:
             await migrate()
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:
+        log.debug("migrate failed", exc_info=True)
         print(f"error: could not create the memory tables ({type(exc).__name__})", file=sys.stderr)
         return 1
     finally:
@@ -83,12 +88,12 @@ async def run_migrate(settings: Settings) -> int:
 
 
 async def run_console_frontend(settings: Settings, user: str) -> None:
-    log.info(
-        "console channel; memory in %s; model: %s",
-        describe_memory(settings),
-        describe_model(settings),
-    )
-    async with open_store(settings) as store:
+    async with opened_memory(settings) as store:
+        log.info(
+            "console channel; memory in %s; model: %s",
+            describe_memory(settings),
+            describe_model(settings),
+        )
         service = ChatService.from_settings(store, settings, rate_limited=False)
         try:
             await run_console(service, user, show_added=settings.show_turn_embed)
@@ -112,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if frontend == "migrate":
             return asyncio.run(run_migrate(settings))
+    except KeyboardInterrupt:
+        return 130
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -140,8 +147,16 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except StoreError as exc:
+        # One line naming what is wrong and how to fix it; the traceback is at debug level.
+        log.debug("memory failed at start", exc_info=True)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        pass
+        # Ctrl-C: end at once, with the shell's usual status for an interrupted program.
+        if sys.stdout.isatty():
+            print(file=sys.stdout)
+        return 130
     return 0
 
 

@@ -245,6 +245,8 @@ class FakeOpenAIServer:
 
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
+        # Set once the first request has been recorded: tests wait on it instead of polling.
+        self.received = threading.Event()
         self._steps: deque[Step] = deque()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -332,6 +334,7 @@ class FakeOpenAIServer:
             body, bad_json = {"_raw": raw.decode("utf-8", "replace")}, str(exc)
         with self._lock:
             self.requests.append(RecordedRequest(handler.command, path, headers, body))
+        self.received.set()
 
         if path not in (CHAT_PATH, RESPONSES_PATH) or handler.command != "POST":
             message = f"fake OpenAI server: no route for {handler.command} {path}"

@@ -6,15 +6,18 @@ a tool argument, so no model output can read or write another person's memory.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import unicodedata
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agents import (
     Agent,
     Model,
+    ModelResponse,
     ModelRetrySettings,
     ModelSettings,
     RunContextWrapper,
@@ -23,10 +26,12 @@ from agents import (
 )
 from agents.models.openai_chatcompletions import OpenAIChatCompletionsModel
 from agents.models.openai_responses import OpenAIResponsesModel
+from agents.retry import ModelRetryAdvice, ModelRetryAdviceRequest
 from openai import AsyncOpenAI
 
 from ..memory import FACT_NAMES
 from ..offline.model import MemoryTools, OfflineModel
+from .text import clean_strings, has_surrogates
 
 if TYPE_CHECKING:
     from ..memory import MemoryStore
@@ -63,9 +68,10 @@ class UserContext:
         return facts
 
 
-# Control characters (Cc) and invisible format characters (Cf: zero-width space/joiners,
-# bidi overrides) are stripped; everything else, quotes and emoji included, is kept verbatim.
-_INVISIBLE = {"Cc", "Cf"}
+# Control characters (Cc), invisible format characters (Cf: zero-width space/joiners, bidi
+# overrides) and lone surrogates (Cs: not text at all, and unstorable as UTF-8) are stripped;
+# everything else, quotes and emoji included, is kept verbatim.
+_INVISIBLE = {"Cc", "Cf", "Cs"}
 _SPACES = re.compile(r"\s+")
 
 
@@ -126,15 +132,49 @@ def retry_settings(max_retries: int) -> ModelRetrySettings:
     )
 
 
+def _valid_text(value: Any) -> Any:
+    """`value` (a pydantic output item or stream event) with lone surrogates in its strings
+    replaced; returned unchanged (and uncopied) when it has none, the usual case."""
+    if not hasattr(value, "model_dump"):
+        return value
+    dumped = value.model_dump()
+    if not has_surrogates(dumped):
+        return value
+    return type(value).model_validate(clean_strings(dumped))
+
+
+class ValidTextModel(Model):
+    """Any model, with its output made valid text at the boundary: a lone surrogate in a
+    reply or a tool call's arguments (not encodable as UTF-8) would otherwise fail the turn
+    deep inside the runner, the same way on every retry."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+
+    async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
+        response = await self.model.get_response(*args, **kwargs)
+        return dataclasses.replace(response, output=[_valid_text(i) for i in response.output])
+
+    async def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        async for event in self.model.stream_response(*args, **kwargs):
+            yield _valid_text(event)
+
+    async def close(self) -> None:
+        await self.model.close()
+
+    def get_retry_advice(self, request: ModelRetryAdviceRequest) -> ModelRetryAdvice | None:
+        return self.model.get_retry_advice(request)
+
+
 def build_agent(
     model: Model | str, model_settings: ModelSettings | None = None
 ) -> Agent[UserContext]:
-    """The memory agent, answering through `model`."""
+    """The memory agent, answering through `model` (its output made valid text)."""
     return Agent[UserContext](
         name="Memory bot",
         instructions=INSTRUCTIONS,
         tools=[save_facts, read_facts],
-        model=model,
+        model=ValidTextModel(model) if isinstance(model, Model) else model,
         model_settings=model_settings or ModelSettings(),
     )
 

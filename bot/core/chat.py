@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +27,21 @@ from openai import AsyncOpenAI
 
 from ..memory import ForgetReport, HistoryPage, MemoryStore, TurnSession
 from .agent import UserContext, build_agent, make_client, retry_settings, select_model
-from .failures import Failure, classify_failure, describe_error, quiet_sdk_model_errors
+from .failures import (
+    COMMAND_FAILED,
+    STORAGE_KINDS,
+    Failure,
+    StorageHealth,
+    classify_failure,
+    command_storage_failure,
+    describe_error,
+    quiet_sdk_model_errors,
+    storage_error,
+)
 from .limits import RateLimiter
+from .progress import ProgressFeed, TextSink
 from .render import render_forget, render_history
+from .text import EMPTY_ANSWER, MAX_REPLY_CHARS, bounded_items, cap_reply, clean_text, with_reply
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -39,13 +51,17 @@ log = logging.getLogger(__name__)
 HISTORY_PAGE_SIZE = 10
 MAX_AGENT_STEPS = 6
 MAX_PAGE = 1_000_000
+COMMAND_ACTIONS = {
+    "history": "show your history",
+    "forget": "erase your memory",
+    "export": "export your memory",
+}
 SLOW_DOWN = (
     "You're sending messages faster than I can answer, so I skipped this one. "
     "Please slow down a little."
 )
 
-
-TextSink = Callable[[str], Awaitable[None]]
+__all__ = ["ChatService", "Reply", "TextSink", "TurnResult"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +113,9 @@ class ChatService:
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: dict[str, int] = {}
         self._auth_failure_logged = False
+        self._storage = StorageHealth()
+        # Users told their queue is full, until their queue drains: one reply per episode.
+        self._queue_warned: set[str] = set()
         self._client: AsyncOpenAI | None = None
         quiet_sdk_model_errors()
         self.max_input_chars = max_input_chars
@@ -159,6 +178,7 @@ class ChatService:
             if self._lock_users[user_key] == 0:
                 del self._lock_users[user_key]
                 del self._locks[user_key]
+                self._queue_warned.discard(user_key)
 
     async def turn(self, user_key: str, text: str, on_text: TextSink | None = None) -> TurnResult:
         """Run the agent for one message and store the turn, all or nothing.
@@ -167,36 +187,57 @@ class ChatService:
         history is the same as for a non-streamed turn. Messages refused by the limits get a
         short reply (or, for repeated throttled messages, an empty one: send nothing) and are
         neither run nor stored.
+
+        The text, the reply and every stored item are cleaned and bounded (`bot.core.text`):
+        a reply is cut at MAX_REPLY_CHARS (saying so), an empty one becomes a placeholder, and
+        long tool arguments and outputs are stored as a short note.
         """
+        text = clean_text(text)
         refused = self._admit(user_key, text)
         if refused is not None:
             return refused
         async with self._user_lock(user_key), self._model_slots:
             session = TurnSession(self.store, user_key, self.history_window)
             context = UserContext(user_key=user_key, store=self.store)
+            feed = None
+            if on_text is not None and self.stream:
+                feed = ProgressFeed(on_text, MAX_REPLY_CHARS)
             try:
                 # A shared database's cross-process lock can fail (outage, pool timeout):
                 # that is a failed turn like any other, so it is taken inside the `try`.
                 async with self.store.turn_lock(user_key):
-                    reply = await self._run(text, session, context, on_text)
-                    await self.store.commit_turn(user_key, session.pending, context.pending_facts)
+                    raw = await self._run(text, session, context, feed)
+                    reply = cap_reply(clean_text(raw).strip()) or EMPTY_ANSWER
+                    items = session.pending
+                    if reply != raw.strip():
+                        # Cut, cleaned or empty: the stored reply is the one shown.
+                        items = with_reply(items, reply)
+                    added = bounded_items(items)
+                    if feed is not None:
+                        # The last progress edit lands before the caller shows the answer.
+                        await feed.stop()
+                    await self.store.commit_turn(user_key, added, context.pending_facts)
             except Exception as exc:
+                if feed is not None:
+                    await feed.stop()
                 failure = classify_failure(exc, timeout_s=self.timeout_s)
                 self._log_failure(user_key, failure, exc)
                 return TurnResult(reply=failure.message, ok=False, failure=failure.kind)
-            return TurnResult(reply=reply.strip() or "(no answer)", added=list(session.pending))
+            self._storage.works()
+            return TurnResult(reply=reply, added=added)
 
     async def _run(
         self,
         text: str,
         session: TurnSession,
         context: UserContext,
-        on_text: TextSink | None,
+        feed: ProgressFeed | None,
     ) -> str:
         """The agent run of one turn, within the turn's time limit; returns the reply.
 
-        The limit covers every model call, retry and tool call, but not the commit that
-        follows: a commit cut off halfway would be reported as failed yet land.
+        The limit covers every model call, retry and tool call, but neither the progress
+        display (it runs beside the run, see `ProgressFeed`) nor the commit that follows: a
+        commit cut off halfway would be reported as failed yet land.
         """
         run = {
             "session": session,
@@ -205,8 +246,8 @@ class ChatService:
             "run_config": self._run_config,
         }
         async with asyncio.timeout(self.timeout_s):
-            if on_text is not None and self.stream:
-                return await self._stream(Runner.run_streamed(self.agent, text, **run), on_text)
+            if feed is not None:
+                return await self._stream(Runner.run_streamed(self.agent, text, **run), feed)
             result = await Runner.run(self.agent, text, **run)
             return str(result.final_output or "")
 
@@ -219,38 +260,50 @@ class ChatService:
                 ok=False,
                 failure="too_long",
             )
+        # Holders plus waiters of this user's lock: one running turn and its queue. Checked
+        # before the rate limit, so a message refused here does not use up a rate token.
+        if self._lock_users.get(user_key, 0) > self.max_queued_per_user:
+            if user_key in self._queue_warned:
+                return TurnResult(reply="", ok=False, failure="queue_full")
+            # Told once per episode; the episode ends when this user's queue drains.
+            self._queue_warned.add(user_key)
+            return TurnResult(reply=SLOW_DOWN, ok=False, failure="queue_full")
         if self._rate_limiter is not None:
             allowed = self._rate_limiter.acquire(user_key)
             if allowed is None:
                 return TurnResult(reply="", ok=False, failure="throttled")
             if allowed is False:
                 return TurnResult(reply=SLOW_DOWN, ok=False, failure="throttled")
-        # Holders plus waiters of this user's lock: one running turn and its queue.
-        if self._lock_users.get(user_key, 0) > self.max_queued_per_user:
-            return TurnResult(reply=SLOW_DOWN, ok=False, failure="queue_full")
         return None
 
     @staticmethod
-    async def _stream(streamed: RunResultStreaming, on_text: TextSink) -> str:
-        """Pass text deltas to `on_text` as they arrive; the final output when done."""
+    async def _stream(streamed: RunResultStreaming, feed: ProgressFeed) -> str:
+        """Record text deltas as they arrive (never waiting on a front end); the final output
+        when done."""
         try:
             async for event in streamed.stream_events():
                 if event.type != "raw_response_event":
                     continue
                 if getattr(event.data, "type", None) == "response.output_text.delta":
-                    try:
-                        await on_text(event.data.delta)
-                    except Exception:
-                        # A front end failing to show progress must not fail the turn.
-                        log.warning(
-                            "streaming sink failed; the final reply still follows", exc_info=True
-                        )
+                    feed.record(clean_text(str(event.data.delta)))
         except BaseException:
             streamed.cancel()
             raise
         return str(streamed.final_output or "")
 
+    def command_failure(self, exc: BaseException, action: str) -> str:
+        """The sentence for a chat command that raised (`action`: "erase your memory"), and
+        its log entry: storage trouble once per episode, anything else with its traceback."""
+        if storage_error(exc) is not None:
+            self._storage.failed(exc)
+            return command_storage_failure(exc, action)
+        log.error("command failed (%s)", action, exc_info=exc)
+        return COMMAND_FAILED
+
     def _log_failure(self, user_key: str, failure: Failure, exc: BaseException) -> None:
+        if failure.kind in STORAGE_KINDS:
+            self._storage.failed(exc)
+            return
         if failure.kind == "authentication":
             # Every turn would fail the same way: say it once, with the fix.
             if not self._auth_failure_logged:
@@ -311,28 +364,37 @@ class ChatService:
         )
 
     async def handle(self, user_key: str, text: str, on_text: TextSink | None = None) -> Reply:
-        """One line from a text front end: a chat command, or a turn."""
-        stripped = text.strip()
+        """One line from a text front end: a chat command, or a turn.
+
+        A command that fails answers one sentence (see `command_failure`) instead of raising.
+        """
+        stripped = clean_text(text).strip()
         if stripped.startswith(self.command_prefix):
             command, _, argument = stripped[len(self.command_prefix) :].partition(" ")
             command = command.lower()
-            if command == "history":
-                return Reply(await self._history_command(user_key, argument), is_command=True)
-            if command == "forget":
-                return Reply((await self.forget(user_key))[1], is_command=True)
-            if command == "export":
-                data = await self.export(user_key)
-                return Reply(json.dumps(data, ensure_ascii=False, indent=2), is_command=True)
-            if command == "help":
-                return Reply(self.help_text(), is_command=True)
-            return Reply(
-                f"Unknown command {self.command_prefix}{command}. Try {self.command_prefix}help.",
-                is_command=True,
-            )
+            try:
+                return Reply(await self._command(user_key, command, argument), is_command=True)
+            except Exception as exc:
+                action = COMMAND_ACTIONS.get(command, "run that command")
+                return Reply(self.command_failure(exc, action), is_command=True)
         if not stripped:
             return Reply("Say something and I'll answer.", is_command=True)
         result = await self.turn(user_key, stripped, on_text)
         return Reply(result.reply, added=result.added)
+
+    async def _command(self, user_key: str, command: str, argument: str) -> str:
+        if command == "history":
+            return await self._history_command(user_key, argument)
+        if command == "forget":
+            return (await self.forget(user_key))[1]
+        if command == "export":
+            data = await self.export(user_key)
+            return json.dumps(data, ensure_ascii=False, indent=2)
+        if command == "help":
+            return self.help_text()
+        # Whatever was typed is shown back cut short: a command name can be any length.
+        shown = command[:40] + ("…" if len(command) > 40 else "")
+        return f"Unknown command {self.command_prefix}{shown}. Try {self.command_prefix}help."
 
     async def _history_command(self, user_key: str, argument: str) -> str:
         argument = argument.strip()

@@ -9,7 +9,16 @@ from dataclasses import dataclass
 import openai
 from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError
 
+from ..memory.errors import StoreError, StoreFull
+
+log = logging.getLogger(__name__)
+
 NOTHING_STORED = "Nothing from this message was stored."
+COMMAND_FAILED = "Sorry, that command failed on my side. It has been logged; please try again."
+OPERATORS_PROBLEM = "That's for the bot's operator to fix, not you"
+STORAGE_FULL = "storage_full"
+STORAGE_FAILED = "storage_unavailable"
+STORAGE_KINDS = frozenset({STORAGE_FULL, STORAGE_FAILED})
 SDK_LOGGER = "openai.agents"
 
 
@@ -71,6 +80,52 @@ def describe_error(exc: BaseException) -> str:
     return ", ".join(parts)
 
 
+def storage_error(exc: BaseException) -> StoreError | None:
+    """The store's error behind `exc` (raised directly, or the cause of another), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, StoreError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+class StorageHealth:
+    """Logs storage failures once per episode: a full disk fails every write until the
+    operator frees space, and one line says so, not one traceback per message."""
+
+    def __init__(self) -> None:
+        self.down = False
+
+    def failed(self, exc: BaseException) -> None:
+        if self.down:
+            log.debug("memory storage still failing", exc_info=exc)
+            return
+        self.down = True
+        log.error(
+            "memory storage failed: %s; nothing new is stored until this is fixed "
+            "(not logged again until a write succeeds)",
+            storage_error(exc),
+        )
+        log.debug("storage failure", exc_info=exc)
+
+    def works(self) -> None:
+        if self.down:
+            self.down = False
+            log.info("memory storage works again")
+
+
+def command_storage_failure(exc: BaseException, action: str) -> str:
+    """What a chat command says when storage fails: whose problem it is, and what to do."""
+    state = "full" if isinstance(storage_error(exc), StoreFull) else "not working right now"
+    return (
+        f"Sorry, I couldn't {action}: the bot's storage is {state}. "
+        f"{OPERATORS_PROBLEM}; please try again later."
+    )
+
+
 def classify_failure(exc: BaseException, *, timeout_s: float | None = None) -> Failure:
     """Map an exception from a turn to a kind and a sentence safe to show anyone.
 
@@ -113,6 +168,19 @@ def classify_failure(exc: BaseException, *, timeout_s: float | None = None) -> F
         return Failure(
             "bad_request",
             f"Sorry, the model service rejected this request as invalid. {NOTHING_STORED}",
+        )
+    stored = storage_error(exc)
+    if isinstance(stored, StoreFull):
+        return Failure(
+            STORAGE_FULL,
+            f"Sorry, I can't remember anything new right now: the bot's storage is full. "
+            f"{OPERATORS_PROBLEM}. {NOTHING_STORED}",
+        )
+    if stored is not None:
+        return Failure(
+            STORAGE_FAILED,
+            f"Sorry, the bot's storage is not working right now. {OPERATORS_PROBLEM}. "
+            f"{NOTHING_STORED}",
         )
     if isinstance(exc, MaxTurnsExceeded | ModelBehaviorError):
         return Failure(

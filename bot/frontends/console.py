@@ -1,15 +1,104 @@
-"""The console channel: the same chat core in a terminal, interactive or piped."""
+"""The console channel: the same chat core in a terminal, interactive or piped.
+
+Input is read as bytes by a daemon thread in bounded chunks, so Ctrl-C ends the program at
+once (nothing waits on a blocked read), a line of any length costs bounded memory, and bytes
+that are not valid text in the terminal's encoding never reach the core undecoded.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
 import sys
+import threading
+from dataclasses import dataclass
 from typing import TextIO
 
 from ..core.chat import ChatService
 from ..core.render import render_turn_added
 
+log = logging.getLogger(__name__)
+
 PROMPT = "you> "
+READ_CHUNK = 64 * 1024
+# Lines waiting to be answered; the reader thread waits when this many are queued, so a huge
+# piped file is never read ahead into memory.
+QUEUED_LINES = 64
+LINE_FAILED = "Sorry, something went wrong with that line. It has been logged; please go on."
+
+
+@dataclass(frozen=True)
+class Line:
+    """One input line: its text, or (when it was longer than the limit) only its size."""
+
+    text: str
+    too_long: bool = False
+    size: int = 0
+
+
+class LineReader:
+    """Lines from a file descriptor, read by a daemon thread that never holds a whole line
+    longer than `max_bytes`: the rest of such a line is read and dropped, only counted."""
+
+    def __init__(self, fd: int, max_bytes: int, encoding: str = "utf-8") -> None:
+        self._fd = fd
+        self._max_bytes = max_bytes
+        self._encoding = encoding
+        self._loop = asyncio.get_running_loop()
+        self._lines: asyncio.Queue[Line | None] = asyncio.Queue(QUEUED_LINES)
+        # A daemon thread: a read blocked in it never keeps the process alive at exit.
+        threading.Thread(target=self._read_all, name="console-input", daemon=True).start()
+
+    async def next(self) -> Line | None:
+        """The next line, or None at end of input."""
+        return await self._lines.get()
+
+    def _put(self, line: Line | None) -> bool:
+        try:
+            asyncio.run_coroutine_threadsafe(self._lines.put(line), self._loop).result()
+        except RuntimeError:
+            return False  # the event loop is gone: the program is ending
+        return True
+
+    def _line(self, data: bytes | bytearray, size: int) -> Line:
+        if size > self._max_bytes:
+            return Line("", too_long=True, size=size)
+        return Line(bytes(data).decode(self._encoding, errors="replace"))
+
+    def _read_all(self) -> None:
+        held = bytearray()  # the current line, up to max_bytes
+        size = 0  # the current line's full length in bytes, dropped part included
+        while True:
+            try:
+                chunk = os.read(self._fd, READ_CHUNK)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                if size and not self._put(self._line(held, size)):
+                    return
+                self._put(None)
+                return
+            start = 0
+            while start < len(chunk):
+                end = chunk.find(b"\n", start)
+                piece_end = len(chunk) if end < 0 else end
+                room = self._max_bytes + 1 - len(held)
+                if room > 0:
+                    held += chunk[start : min(piece_end, start + room)]
+                size += piece_end - start
+                if end < 0:
+                    break
+                if not self._put(self._line(held, size)):
+                    return
+                held, size = bytearray(), 0
+                start = end + 1
+
+
+def _input_encoding(stdin: TextIO) -> str:
+    encoding = getattr(stdin, "encoding", None)
+    return encoding if isinstance(encoding, str) and encoding else "utf-8"
 
 
 async def run_console(
@@ -23,38 +112,72 @@ async def run_console(
     """Read lines until EOF; print each reply (and what the turn stored) to stdout."""
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
+    if hasattr(stdout, "reconfigure"):
+        # A reply the terminal cannot encode shows replacement marks instead of failing.
+        with contextlib.suppress(ValueError, OSError):
+            stdout.reconfigure(errors="replace")
     interactive = stdin.isatty() and stdout.isatty()
     user_key = f"console:{user_id}"
     if interactive:
         print(
-            f"Chatting as {user_key}. {service.command_prefix}help lists commands; Ctrl-D quits.",
+            f"Chatting as {user_key}. {service.command_prefix}help lists commands; "
+            "Ctrl-D or Ctrl-C quits.",
             file=stdout,
         )
+    # UTF-8 takes at most 4 bytes a character: anything longer is refused unread.
+    reader = LineReader(stdin.fileno(), service.max_input_chars * 4, _input_encoding(stdin))
     while True:
         if interactive:
             print(PROMPT, end="", file=stdout, flush=True)
-        # Reading stdin blocks, so it runs off the event loop.
-        line = await asyncio.to_thread(stdin.readline)
-        if not line:
+        line = await reader.next()
+        if line is None:
             if interactive:
                 print(file=stdout)
             return
-        if not line.strip():
-            continue
-        streamed: list[str] = []
-
-        async def show(delta: str, streamed: list[str] = streamed) -> None:
-            # Text appears as the model produces it; the finished reply is not printed again.
-            print("bot> " + delta if not streamed else delta, end="", file=stdout, flush=True)
-            streamed.append(delta)
-
-        reply = await service.handle(user_key, line.rstrip("\n"), on_text=show)
-        if streamed and "".join(streamed).strip() == reply.text:
-            print(file=stdout)
-        elif reply.text:
-            if streamed:
-                print(file=stdout)
-            print(f"bot> {reply.text}" if not reply.is_command else reply.text, file=stdout)
-        if show_added and reply.added:
-            print(render_turn_added(reply.added), file=stdout)
+        try:
+            await answer_line(service, user_key, line, stdout, show_added=show_added)
+        except Exception:
+            # One bad line must never end the chat: say so, log it, read the next one.
+            log.exception("answering a console line failed")
+            print(f"bot> {LINE_FAILED}", file=stdout)
         stdout.flush()
+
+
+async def answer_line(
+    service: ChatService, user_key: str, line: Line, stdout: TextIO, *, show_added: bool
+) -> None:
+    """Answer one line: refuse it if too long, else a command or a turn, streamed if possible."""
+    if line.too_long:
+        print(
+            f"bot> That message is too long (over {service.max_input_chars:,} characters; "
+            f"the limit is {service.max_input_chars:,}). Please send a shorter one; "
+            "nothing was stored.",
+            file=stdout,
+        )
+        return
+    if not line.text.strip():
+        return
+    shown: list[str] = []
+
+    async def show(delta: str) -> None:
+        # Text appears as the model produces it; leading blanks wait for real text, so an
+        # empty answer prints nothing here and its placeholder is shown once, below.
+        if not shown:
+            delta = delta.lstrip()
+            if not delta:
+                return
+        print("bot> " + delta if not shown else delta, end="", file=stdout, flush=True)
+        shown.append(delta)
+
+    reply = await service.handle(user_key, line.text.rstrip("\r\n"), on_text=show)
+    streamed = "".join(shown)
+    if not reply.text and not streamed:
+        return  # refused quietly (a repeat while throttled): nothing to show
+    if streamed and reply.text.startswith(streamed):
+        print(reply.text[len(streamed) :], file=stdout)
+    else:
+        if streamed:
+            print(file=stdout)
+        print(f"bot> {reply.text}" if not reply.is_command else reply.text, file=stdout)
+    if show_added and reply.added:
+        print(render_turn_added(reply.added), file=stdout)

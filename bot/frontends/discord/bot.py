@@ -9,16 +9,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import discord
 from discord.ext import commands
 
 from ...core.agent import describe_model
 from ...core.chat import ChatService
-from ...memory import describe_memory, open_store
+from ...memory import describe_memory
+from ...startup import check_memory, open_memory
 from .render import NO_MENTIONS
 
 if TYPE_CHECKING:
@@ -48,6 +51,21 @@ def bot_intents() -> discord.Intents:
     return intents
 
 
+def command_prefixes(prefix: str) -> Callable[[commands.Bot, discord.Message], list[str]]:
+    """The prefix, and the prefix after an @mention of the bot: `@bot !forget` in a server is
+    the command, as `!forget` is (any spaces between the mention and the prefix)."""
+
+    def prefixes(bot: commands.Bot, message: discord.Message) -> list[str]:
+        me = bot.user
+        if me is not None:
+            addressed = re.match(rf"<@!?{me.id}>\s*{re.escape(prefix)}", message.content)
+            if addressed is not None:
+                return [addressed.group(0), prefix]
+        return [prefix]
+
+    return prefixes
+
+
 class MemoryBot(commands.Bot):
     """The chat bot with a memory; its collaborators are given, never global."""
 
@@ -63,7 +81,7 @@ class MemoryBot(commands.Bot):
     ) -> None:
         super().__init__(
             **client_options,
-            command_prefix=settings.command_prefix,
+            command_prefix=command_prefixes(settings.command_prefix),
             intents=bot_intents(),
             allowed_mentions=NO_MENTIONS,
             help_command=None,  # the memory cog's hybrid `help` replaces it
@@ -125,7 +143,7 @@ def create_bot(
 
     `model` defaults to the one the settings select (the offline model without a key).
     """
-    store = open_store(settings)
+    store = open_memory(settings)
     chat = ChatService.from_settings(store, settings, model)
     options: dict[str, Any] = {
         "settings": settings,
@@ -145,12 +163,17 @@ async def run_discord(settings: Settings, *, sync_global: bool = False) -> None:
     """Run the bot until SIGINT/SIGTERM (or the connection ends), then close it cleanly."""
     if not settings.discord_token:
         raise SystemExit("error: DISCORD_TOKEN is not set; put it in .env or the environment.")
+    bot = create_bot(settings, sync_global=sync_global)
+    try:
+        await check_memory(bot.chat.store, settings)
+    except BaseException:
+        await bot.close()
+        raise
     log.info(
         "starting the Discord bot; memory in %s; model: %s",
         describe_memory(settings),
         describe_model(settings),
     )
-    bot = create_bot(settings, sync_global=sync_global)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
@@ -194,4 +217,13 @@ def _raise_start_error(connection: asyncio.Task[None]) -> None:
             "error: enable the Message Content intent for this bot in the Discord Developer "
             "Portal (Bot → Privileged Gateway Intents), then start it again."
         )
+    if isinstance(error, OSError | aiohttp.ClientError | discord.GatewayNotFound):
+        log.debug("connecting to Discord failed", exc_info=error)
+        raise SystemExit(
+            f"error: could not reach Discord ({type(error).__name__}); check this machine's "
+            "internet connection (and any proxy or firewall), then start the bot again."
+        )
+    if isinstance(error, discord.DiscordServerError):
+        log.debug("Discord failed at start", exc_info=error)
+        raise SystemExit("error: Discord answered with a server error; try again in a few minutes.")
     raise error

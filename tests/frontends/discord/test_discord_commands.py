@@ -22,6 +22,7 @@ from discord_support import (
     slash,
 )
 
+from bot.core.text import MAX_STORED_TOOL_CHARS
 from bot.frontends.discord.cogs.errors import COMMAND_FAILED
 from bot.frontends.discord.render import (
     DESCRIPTION_LIMIT,
@@ -206,7 +207,7 @@ async def test_oversized_history_items_stay_within_embed_limits(
         for n in range(20)
     ]
     model = ScriptedModel([calls, [assistant_message("Done. " + "word " * 3000)]])
-    await make_bot(model=model)
+    bot = await make_bot(model=model)
     ada = member_named("Ada")
 
     sent = await tell("x" * 1990, ada)
@@ -219,16 +220,18 @@ async def test_oversized_history_items_stay_within_embed_limits(
     assert SHORTENED_NOTE in embed.footer.text
     assert any(f.value.endswith(TRUNCATED) for f in embed.fields)
 
-    # 42 stored items: user, 20 calls, 20 outputs, answer. Page 3 holds nine calls whose
-    # outputs sit on page 2, each rendered at full length: also over the total.
+    # 42 stored items: user, 20 calls, 20 outputs, answer. The 30,000-character arguments
+    # were stored as a short note (issue 10), so every page fits without cuts.
     pages = []
     for page in (1, 2, 3, 4, 5):
         [shown] = await tell(f"!history {page}", ada)
         pages.append(shown.embeds[0])
     assert all(within_limits(e) for e in pages)
     assert pages[0].footer.text.startswith("Page 1 of 5")
-    assert SHORTENED_NOTE in pages[2].footer.text
-    assert any(f.value.endswith(TRUNCATED) for f in pages[2].fields)
+    stored = await bot.chat.store.all_items(f"discord:{ada.id}")
+    calls_stored = [i for i in stored if i.get("type") == "function_call"]
+    assert len(calls_stored) == 20
+    assert all(len(i["arguments"]) <= MAX_STORED_TOOL_CHARS for i in calls_stored)
     # Limits hold on what was sent, not just on the objects.
     assert wire.payloads
     for payload in wire.payloads:

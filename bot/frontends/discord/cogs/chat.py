@@ -24,6 +24,9 @@ FAILED_REPLY = "Sorry, something went wrong while answering that. Please try aga
 # Seconds between edits of a channel's streamed answer (Discord allows about 5 edits / 5 s).
 EDIT_INTERVAL = 1.0
 WRITING = " …"
+ATTACHMENTS_NOT_READ = (
+    "I can't read attachments yet, only text: please type what you'd like to say."
+)
 
 
 class ChatCog(commands.Cog, name="Chat"):
@@ -45,6 +48,9 @@ class ChatCog(commands.Cog, name="Chat"):
         mentioned = any(user.id == me.id for user in message.mentions)
         text = re.sub(rf"<@!?{me.id}>", " ", message.content) if mentioned else message.content
         text = text.strip()
+        prefix = re.escape(self.bot.settings.command_prefix)
+        if re.match(rf"<@!?{me.id}>\s*{prefix}", message.content) is not None:
+            return None  # `@bot !forget`: a command, run by the command cogs
         if message.guild is None or mentioned or self._replies_to_me(message):
             return text
         return text if self._is_chat_channel(message.channel) else None
@@ -76,6 +82,9 @@ class ChatCog(commands.Cog, name="Chat"):
         """Run a turn for the author and send the reply (and what it stored)."""
         prefix = self.bot.settings.command_prefix
         if not text:
+            if message.attachments:
+                await self._send(message, [ATTACHMENTS_NOT_READ], None)
+                return
             await self._send(message, [f"Yes? Say something, or try `{prefix}help`."], None)
             return
         progress = ProgressMessage(message, self._last_edit)

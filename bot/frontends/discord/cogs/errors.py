@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
+from ....core.chat import COMMAND_ACTIONS
+from ....core.failures import COMMAND_FAILED, storage_error
 from ..render import NO_MENTIONS
 
 if TYPE_CHECKING:
@@ -18,7 +20,7 @@ log = logging.getLogger(__name__)
 
 Context = commands.Context["MemoryBot"]
 
-COMMAND_FAILED = "Sorry, that command failed on my side. It has been logged; please try again."
+__all__ = ["COMMAND_FAILED", "ErrorsCog"]
 
 
 class ErrorsCog(commands.Cog, name="Errors"):
@@ -37,10 +39,17 @@ class ErrorsCog(commands.Cog, name="Errors"):
 
     def reply_for(self, ctx: Context, error: commands.CommandError) -> str | None:
         """The short answer for `error`, or None to stay silent."""
-        prefix = ctx.clean_prefix or self.bot.settings.command_prefix
+        # After an @mention the hint names the plain prefix: `!help` works everywhere.
+        addressed = ctx.prefix is not None and ctx.prefix.startswith("<@")
+        prefix = self.bot.settings.command_prefix if addressed else ctx.clean_prefix
+        prefix = prefix or self.bot.settings.command_prefix
         if isinstance(error, commands.CommandNotFound):
             # Other bots share prefixes like "!": only say something where we are talked to.
-            if ctx.guild is not None and not self.bot.settings.answers_channel(ctx.channel.id):
+            if (
+                ctx.guild is not None
+                and not addressed
+                and not self.bot.settings.answers_channel(ctx.channel.id)
+            ):
                 return None
             return f"I don't know that command. Try `{prefix}help`."
         command = ctx.command
@@ -53,6 +62,12 @@ class ErrorsCog(commands.Cog, name="Errors"):
         if isinstance(error, commands.CheckFailure):
             return "You can't use that command here."
         original = getattr(error, "original", error)
+        if storage_error(original) is not None:
+            # Storage full or down: the chat service says so and logs it once per episode.
+            name = command.name if command else ""
+            return self.bot.chat.command_failure(
+                original, COMMAND_ACTIONS.get(name, "run that command")
+            )
         log.error(
             "command %s failed for user %s",
             command.qualified_name if command else "?",

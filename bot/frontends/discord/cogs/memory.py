@@ -26,6 +26,12 @@ log = logging.getLogger(__name__)
 
 Context = commands.Context["MemoryBot"]
 
+DMS_CLOSED = (
+    "I couldn't send you a direct message: your DMs are closed to me. Allow direct messages "
+    "from this server's members (Privacy Settings), then try again, or use `/export`, which "
+    "only you can see."
+)
+
 
 class MemoryCog(commands.Cog, name="Memory"):
     """What the bot has stored about you, and erasing it."""
@@ -67,7 +73,13 @@ class MemoryCog(commands.Cog, name="Memory"):
         text = "Here is everything I've stored about you."
         if ctx.interaction is None and ctx.guild is not None:
             # Typed in a server channel: the file goes to the author privately, not the channel.
-            await ctx.author.send(text, file=file, allowed_mentions=NO_MENTIONS)
+            try:
+                await ctx.author.send(text, file=file, allowed_mentions=NO_MENTIONS)
+            except discord.Forbidden:
+                # The person's privacy settings, not a fault: tell them, log nothing alarming.
+                log.info("export for %s not sent: their DMs are closed", user_key(ctx.author))
+                await ctx.send(DMS_CLOSED, allowed_mentions=NO_MENTIONS)
+                return
             await ctx.send(
                 "I've sent your data to you in a direct message.", allowed_mentions=NO_MENTIONS
             )
