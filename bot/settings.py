@@ -34,6 +34,21 @@ def _parse_positive_int(raw: str) -> int:
     return value
 
 
+def _parse_port(raw: str) -> int:
+    value = int(raw.strip())
+    if not 1 <= value <= 65535:
+        raise ValueError("expected a port number from 1 to 65535")
+    return value
+
+
+def _parse_url(raw: str) -> str:
+    value = raw.strip()
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("expected an http:// or https:// URL")
+    # The SDK joins method names onto the base URL: it must end with a slash.
+    return value if value.endswith("/") else value + "/"
+
+
 def _parse_optional_int(raw: str) -> int | None:
     return int(raw.strip()) if raw.strip() else None
 
@@ -133,6 +148,11 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "database_url": _parse_database_url,
     "shard_count": _parse_optional_positive_int,
     "shard_ids": _parse_shard_ids,
+    "slack_bot_token": _parse_optional_str,
+    "slack_app_token": _parse_optional_str,
+    "slack_signing_secret": _parse_optional_str,
+    "slack_port": _parse_port,
+    "slack_api_url": _parse_url,
 }
 
 
@@ -177,6 +197,15 @@ class Settings:
     # Discord sharding: both unset runs one plain connection.
     shard_count: int | None = None
     shard_ids: tuple[int, ...] | None = None
+    # Slack: the bot token (xoxb-) runs the Slack front end; with an app-level token (xapp-)
+    # it connects by Socket Mode, otherwise it serves HTTP on SLACK_PORT, verifying every
+    # request with the signing secret.
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_app_token: str | None = field(default=None, repr=False)
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_port: int = 3000
+    # The Web API base URL (tests and proxies point it elsewhere).
+    slack_api_url: str = "https://slack.com/api/"
 
     def __init__(self, *, env_file: str | Path | None = ".env", **overrides: Any) -> None:
         known = {f.name for f in fields(self)}
