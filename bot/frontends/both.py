@@ -1,0 +1,43 @@
+"""Discord and Slack in one process, over one chat service (one memory, separate keys)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from ..core.chat import ChatService
+from ..memory import open_store
+from .discord.bot import SHUTDOWN_GRACE_SECONDS, MemoryBot
+from .slack.app import check_settings, run_slack, stop_on_signals
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def run_discord_and_slack(settings: Settings) -> None:
+    """Both front ends until SIGINT/SIGTERM, or until either one stops (then both stop)."""
+    check_settings(settings)
+    async with open_store(settings) as store:
+        chat = ChatService.from_settings(store, settings)
+        bot = MemoryBot(settings=settings, chat=chat)
+        try:
+            with stop_on_signals() as stop:
+                async with bot:
+                    discord_task = asyncio.create_task(bot.start(settings.discord_token or ""))
+                    slack_task = asyncio.create_task(run_slack(settings, chat=chat, stop=stop))
+                    await asyncio.wait(
+                        {discord_task, slack_task}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    stop.set()
+                    await bot.close()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait({discord_task}, timeout=SHUTDOWN_GRACE_SECONDS)
+                    await slack_task
+                    if discord_task.done() and discord_task.exception() is not None:
+                        raise discord_task.exception()  # type: ignore[misc]
+        finally:
+            await chat.aclose()
