@@ -34,7 +34,7 @@ from ...core.chat import ChatService
 from ...memory import describe_memory, open_store
 from ...settings import Settings, SettingsError
 from .listeners import register_listeners
-from .replies import SlackChat
+from .replies import SlackChat, slack_error
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ async def verify_token(client: AsyncWebClient) -> str:
     try:
         identity = await client.auth_test()
     except SlackApiError as exc:
-        error = exc.response.get("error", "unknown_error")
+        error = slack_error(exc)
         raise SettingsError(
             f"Slack rejected SLACK_BOT_TOKEN ({error}); copy the Bot User OAuth Token again."
         ) from None

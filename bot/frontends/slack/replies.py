@@ -44,10 +44,18 @@ async def call(method: str, request: Awaitable[T]) -> T | None:
     try:
         return await request
     except SlackApiError as exc:
-        log.warning("Slack %s failed: %s", method, exc.response.get("error", "unknown_error"))
+        log.warning("Slack %s failed: %s", method, slack_error(exc))
     except (aiohttp.ClientError, TimeoutError) as exc:
         log.warning("Slack %s failed: %s", method, type(exc).__name__)
     return None
+
+
+def slack_error(exc: SlackApiError) -> str:
+    """Slack's error code, or the HTTP status when the answer was not Slack's JSON."""
+    data = exc.response.data
+    if isinstance(data, dict) and data.get("error"):
+        return str(data["error"])
+    return f"HTTP {exc.response.status_code}"
 
 
 @dataclass(frozen=True)
