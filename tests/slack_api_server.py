@@ -123,9 +123,7 @@ class FakeSlackAPI:
 
     def of(self, method: str) -> list[Call]:
         """The successful calls of one method, oldest first."""
-        return [
-            c for c in self.calls if c.method == method and c.status == 200 and c.error is None
-        ]
+        return [c for c in self.calls if c.method == method and c.status == 200 and c.error is None]
 
     def failed(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and c not in self.of(method)]
@@ -237,6 +235,10 @@ class FakeSlackAPI:
                 async with self._changed:
                     self.acks.append(json.loads(message.data))
                     self._changed.notify_all()
+        async with self._changed:
+            if self._socket is socket:
+                self._socket = None  # a restarted bot connects again
+            self._changed.notify_all()
         return socket
 
 
@@ -333,4 +335,16 @@ def mention(user: str, text: str, channel: str = "C0GENERAL", **fields: Any) -> 
         "ts": f"{time.time():.6f}",
         "team": TEAM_ID,
         **fields,
+    }
+
+
+def events_api(event: dict[str, Any], event_id: str) -> dict[str, Any]:
+    """The payload of a Socket Mode `events_api` envelope."""
+    return {
+        "team_id": TEAM_ID,
+        "api_app_id": "A0APP",
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": 1,
     }
