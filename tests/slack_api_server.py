@@ -26,6 +26,7 @@ SIGNING_SECRET = "test-signing-secret-0123456789"
 BOT_TOKEN = "xoxb-test-token"
 APP_TOKEN = "xapp-test-token"
 WAIT_S = 20.0
+_EVENT_IDS = itertools.count(1)
 
 
 @dataclass
@@ -250,7 +251,7 @@ class SignedSender:
         self.verifier = SignatureVerifier(secret)
         self.session = aiohttp.ClientSession()
         self.sent: list[tuple[dict[str, str], str, int]] = []  # headers, body, status
-        self._ids = itertools.count(1)
+        self._ids = _EVENT_IDS  # unique across senders, as Slack's are
 
     async def aclose(self) -> None:
         await self.session.close()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
 from ..core.chat import ChatService
 from ..memory import open_store
-from .discord.bot import SHUTDOWN_GRACE_SECONDS, MemoryBot
+from .discord.bot import SHUTDOWN_GRACE_SECONDS, MemoryBot, _raise_start_error
 from .slack.app import check_settings, run_slack, stop_on_signals
 
 if TYPE_CHECKING:
@@ -34,10 +33,12 @@ async def run_discord_and_slack(settings: Settings) -> None:
                     )
                     stop.set()
                     await bot.close()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait({discord_task}, timeout=SHUTDOWN_GRACE_SECONDS)
-                    await slack_task
-                    if discord_task.done() and discord_task.exception() is not None:
-                        raise discord_task.exception()  # type: ignore[misc]
+                    await asyncio.wait({discord_task}, timeout=SHUTDOWN_GRACE_SECONDS)
+                    if not discord_task.done():
+                        log.warning("the Discord connection did not close in time; cancelled it")
+                        discord_task.cancel()
+                    await slack_task  # re-raises a Slack start-up error (one line in __main__)
+                    if discord_task.done() and not discord_task.cancelled():
+                        _raise_start_error(discord_task)
         finally:
             await chat.aclose()

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import signal
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import aiohttp
@@ -164,7 +164,7 @@ async def verify_token(client: AsyncWebClient) -> str:
 
 
 @contextlib.contextmanager
-def stop_on_signals() -> Any:
+def stop_on_signals() -> Iterator[asyncio.Event]:
     """An event set by SIGINT or SIGTERM while the block runs."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
