@@ -39,6 +39,7 @@ class Call:
     status: int = 200
     error: str | None = None  # Slack's error code when it answered ok: false
     at: float = field(default_factory=time.monotonic)
+    answer: dict[str, Any] = field(default_factory=dict)  # what the fake answered
 
     def texts(self) -> list[str]:
         """Every piece of text this call would show: the message text and each block's."""
@@ -182,8 +183,9 @@ class FakeSlackAPI:
         if headers.get("Authorization") != f"Bearer {expected}":
             await self._record(Call(method, body, headers, 200, "invalid_auth"))
             return web.json_response({"ok": False, "error": "invalid_auth"})
-        await self._record(Call(method, body, headers))
-        return web.json_response({"ok": True, **self._answer(method, body)})
+        answer = {"ok": True, **self._answer(method, body)}
+        await self._record(Call(method, body, headers, answer=answer))
+        return web.json_response(answer)
 
     def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
         ts = f"{int(time.time())}.{next(self._ts):06d}"

@@ -3,10 +3,13 @@ message, updated at most once a second per channel, that becomes the final answe
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
+from agents.testing import ScriptedModel, assistant_message
 from openai_server import FakeOpenAIServer, Reply
-from slack_api_server import FakeSlackAPI
+from slack_api_server import FakeSlackAPI, dm
 from slack_support import SlackBot, slack_bot
 
 from bot.frontends.slack.render import MESSAGE_CHARS, WRITING, reply_messages
@@ -69,3 +72,31 @@ async def test_quick_answers_post_once(tmp_path: Path) -> None:
         await bot.dm("U1", "My name is Ada")
         assert len(bot.api.of("chat.postMessage")) == 1
         assert bot.api.of("chat.update") == []
+
+
+class GatedModel(ScriptedModel):
+    """A scripted model that answers only once `gate` is set: a model still thinking."""
+
+    def __init__(self, steps: list[Any], gate: asyncio.Event) -> None:
+        super().__init__(steps)
+        self.gate = gate
+
+    async def get_response(self, *args: Any, **kwargs: Any) -> Any:
+        await self.gate.wait()
+        return await super().get_response(*args, **kwargs)
+
+
+async def test_a_placeholder_shows_while_the_model_thinks(tmp_path: Path) -> None:
+    gate = asyncio.Event()
+    model = GatedModel([[assistant_message("Here **you** are.")]], gate)
+    async with slack_bot(tmp_path / "m.db", model=model) as bot:
+        await bot.sender.event(dm("U1", "hello?"))
+        [placeholder] = await bot.api.wait_for("chat.postMessage")
+        assert placeholder.body["text"] == PLACEHOLDER + WRITING
+        gate.set()  # the model answers only once the placeholder is up
+        [final] = await bot.api.wait_for("chat.update")
+    assert final.body["ts"] == placeholder.answer["ts"]  # the placeholder became the answer
+    assert final.body["channel"] == "DU1"
+    assert final.body["text"] == "Here *you* are."
+    assert final.body["blocks"][-1]["type"] == "context"
+    assert len(bot.api.of("chat.postMessage")) == 1
