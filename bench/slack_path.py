@@ -27,9 +27,9 @@ sys.path.insert(0, str(ROOT / "tests"))  # the fake Slack lives with the tests
 from agents import set_tracing_disabled  # noqa: E402
 from slack_support import slack_bot  # noqa: E402
 
-from bot.core.agent import offline_model  # noqa: E402
 from bot.core.chat import ChatService  # noqa: E402
 from bot.memory import MemoryStore  # noqa: E402
+from bot.settings import Settings  # noqa: E402
 
 set_tracing_disabled(True)
 Send = Callable[[str, str], Awaitable[None]]
@@ -57,8 +57,10 @@ async def measure(turns: int = 300, users: int = 20) -> dict[str, float]:
             MemoryStore(Path(tmp) / "core.db") as store_a,
             MemoryStore(Path(tmp) / "null.db") as store_b,
         ):
-            core = ChatService(store_a, offline_model(), rate_limit_per_minute=0)
-            null = ChatService(store_b, offline_model(), rate_limit_per_minute=0)
+            # The same service the Slack path runs: the same settings, model and limits.
+            settings = Settings(bot_model="offline", rate_limit_per_minute=0, env_file=None)
+            core = ChatService.from_settings(store_a, settings)
+            null = ChatService.from_settings(store_b, settings)
             runs: dict[str, Callable[[str, str], Awaitable[object]]] = {
                 "slack": send,
                 "turn": lambda user, text: core.turn(f"slack:T:{user}", text),

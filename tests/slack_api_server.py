@@ -73,6 +73,7 @@ class FakeSlackAPI:
     uploads: dict[str, bytes] = field(default_factory=dict)
     acks: list[dict[str, Any]] = field(default_factory=list)
     _failures: dict[str, list[tuple[int, str, dict[str, str]]]] = field(default_factory=dict)
+    _ok: dict[str, list[Call]] = field(default_factory=dict)  # successful calls by method
     _ts: Any = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Condition | None = None
     _runner: web.AppRunner | None = None
@@ -94,7 +95,7 @@ class FakeSlackAPI:
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/response/{id}", self._response_url)
         app.router.add_get("/socket", self._websocket)
-        self._runner = web.AppRunner(app)
+        self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
         host, port = self._runner.addresses[0][:2]
@@ -127,15 +128,18 @@ class FakeSlackAPI:
         """The successful calls of one method, oldest first."""
         return [c for c in self.calls if c.method == method and c.status == 200 and c.error is None]
 
+    def count(self, method: str) -> int:
+        return len(self._ok.get(method, ()))
+
     def failed(self, method: str) -> list[Call]:
-        return [c for c in self.calls if c.method == method and c not in self.of(method)]
+        return [c for c in self.calls if c.method == method and (c.status, c.error) != (200, None)]
 
     async def wait_for(self, method: str, count: int = 1) -> list[Call]:
         """Wait until `count` successful calls of `method` arrived; returns them all."""
         assert self._changed is not None
         async with self._changed:
             await asyncio.wait_for(
-                self._changed.wait_for(lambda: len(self.of(method)) >= count), WAIT_S
+                self._changed.wait_for(lambda: len(self._ok.get(method, ())) >= count), WAIT_S
             )
         return self.of(method)
 
@@ -167,6 +171,8 @@ class FakeSlackAPI:
         assert self._changed is not None
         async with self._changed:
             self.calls.append(call)
+            if call.status == 200 and call.error is None:
+                self._ok.setdefault(call.method, []).append(call)
             self._changed.notify_all()
 
     async def _api(self, request: web.Request) -> web.Response:

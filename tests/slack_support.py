@@ -52,7 +52,7 @@ class SlackBot:
 
     async def dm(self, user: str, text: str, **fields: Any) -> Call:
         """A DM to the bot; returns the reply's chat.postMessage once it reached Slack."""
-        before = len(self.api.of("chat.postMessage"))
+        before = self.api.count("chat.postMessage")
         status = await self.sender.event(dm(user, text, **fields))
         assert status == 200
         return (await self.api.wait_for("chat.postMessage", before + 1))[before]

@@ -115,7 +115,8 @@ async def slack_app(settings: Settings, chat: ChatService) -> AsyncIterator[Asyn
 @contextlib.asynccontextmanager
 async def serve_http(app: AsyncApp, *, host: str, port: int) -> AsyncIterator[str]:
     """Serve the app's /slack/events over HTTP; yields its URL (port 0: a free port)."""
-    runner = web.AppRunner(app.web_app(path=EVENTS_PATH, port=port))
+    # No access log: Slack calls on every event, and failures are logged where they happen.
+    runner = web.AppRunner(app.web_app(path=EVENTS_PATH, port=port), access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
