@@ -74,6 +74,7 @@ class FakeSlackAPI:
     acks: list[dict[str, Any]] = field(default_factory=list)
     _failures: dict[str, list[tuple[int, str, dict[str, str]]]] = field(default_factory=dict)
     _ok: dict[str, list[Call]] = field(default_factory=dict)  # successful calls by method
+    _holds: dict[str, asyncio.Event] = field(default_factory=dict)
     _ts: Any = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Condition | None = None
     _runner: web.AppRunner | None = None
@@ -127,6 +128,13 @@ class FakeSlackAPI:
     def of(self, method: str) -> list[Call]:
         """The successful calls of one method, oldest first."""
         return [c for c in self.calls if c.method == method and c.status == 200 and c.error is None]
+
+    def hold_next(self, method: str) -> asyncio.Event:
+        """The next call of `method` is recorded at once but answered only when the returned
+        event is set: a slow Slack."""
+        release = asyncio.Event()
+        self._holds[method] = release
+        return release
 
     def count(self, method: str) -> int:
         return len(self._ok.get(method, ()))
@@ -191,6 +199,8 @@ class FakeSlackAPI:
             return web.json_response({"ok": False, "error": "invalid_auth"})
         answer = {"ok": True, **self._answer(method, body)}
         await self._record(Call(method, body, headers, answer=answer))
+        if method in self._holds:
+            await self._holds.pop(method).wait()
         return web.json_response(answer)
 
     def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -90,6 +90,8 @@ class Progress:
         self._last_update = last_update
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._busy = False  # a Web API call is in flight
 
     async def add(self, delta: str) -> None:
         self._text += delta
@@ -99,14 +101,19 @@ class Progress:
         self._task = asyncio.create_task(self._show())
 
     async def stop(self) -> None:
-        if self._task is not None:
+        """Stop showing progress. A Web API call in flight is let finish, so the final answer
+        never races an older preview and a posted placeholder is always known (`ts`)."""
+        if self._task is None:
+            return
+        self._stopping = True
+        if not self._busy:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
 
     async def _show(self) -> None:
         await asyncio.sleep(self._interval)
-        while True:
+        while not self._stopping:
             wait = self._last_update.get(self.where.channel, 0.0) + self._interval
             if (delay := wait - time.monotonic()) > 0:
                 await asyncio.sleep(delay)
@@ -115,24 +122,33 @@ class Progress:
             if text != self._shown:
                 self._last_update[self.where.channel] = time.monotonic()
                 self._shown = text
-                if self.ts is None:
-                    posted = await call(
-                        "chat.postMessage",
-                        self.client.chat_postMessage(
-                            channel=self.where.channel,
-                            thread_ts=self.where.thread_ts,
-                            text=text,
-                            unfurl_links=False,
-                            unfurl_media=False,
-                        ),
-                    )
-                    self.ts = posted.get("ts") if posted is not None else None
-                else:
-                    await call(
-                        "chat.update",
-                        self.client.chat_update(channel=self.where.channel, ts=self.ts, text=text),
-                    )
+                self._busy = True
+                try:
+                    await self._display(text)
+                finally:
+                    self._busy = False
+                if self._stopping:
+                    return
             await self._changed.wait()
+
+    async def _display(self, text: str) -> None:
+        if self.ts is None:
+            posted = await call(
+                "chat.postMessage",
+                self.client.chat_postMessage(
+                    channel=self.where.channel,
+                    thread_ts=self.where.thread_ts,
+                    text=text,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                ),
+            )
+            self.ts = posted.get("ts") if posted is not None else None
+        else:
+            await call(
+                "chat.update",
+                self.client.chat_update(channel=self.where.channel, ts=self.ts, text=text),
+            )
 
 
 class SlackChat:

@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
 from agents.testing import ScriptedModel, assistant_message
 from openai_server import FakeOpenAIServer, Reply
 from slack_api_server import FakeSlackAPI, dm
@@ -100,3 +101,30 @@ async def test_a_placeholder_shows_while_the_model_thinks(tmp_path: Path) -> Non
     assert final.body["text"] == "Here *you* are."
     assert final.body["blocks"][-1]["type"] == "context"
     assert len(bot.api.of("chat.postMessage")) == 1
+
+
+async def test_an_answer_ready_while_the_placeholder_posts_still_replaces_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = asyncio.Event()
+    model = GatedModel([[assistant_message("Done.")]], gate)
+    async with slack_bot(tmp_path / "m.db", model=model) as bot:
+        handled = asyncio.Event()
+        handle = bot.chat.handle
+
+        async def handle_and_tell(*args: Any, **kwargs: Any) -> Any:
+            reply = await handle(*args, **kwargs)
+            handled.set()
+            return reply
+
+        monkeypatch.setattr(bot.chat, "handle", handle_and_tell)
+        release = bot.api.hold_next("chat.postMessage")  # Slack is slow to confirm it
+        await bot.sender.event(dm("U1", "hello?"))
+        [placeholder] = await bot.api.wait_for("chat.postMessage")
+        gate.set()
+        await handled.wait()  # the answer is ready while the placeholder is still in flight
+        release.set()
+        [final] = await bot.api.wait_for("chat.update")
+    assert final.body["ts"] == placeholder.answer["ts"]
+    assert final.body["text"] == "Done."
+    assert len(bot.api.of("chat.postMessage")) == 1  # no second message, no orphan placeholder
