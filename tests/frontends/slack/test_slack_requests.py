@@ -83,20 +83,21 @@ async def test_other_web_api_errors_are_logged_once_and_keep_the_turn(tmp_path: 
     watch = LogWatch("channel_not_found")
     logger = logging.getLogger("bot")
     logger.addHandler(watch)
-    async with slack_bot(tmp_path / "m.db") as bot:
-        bot.api.fail_next("chat.postMessage", 200, error="channel_not_found")
-        assert await bot.sender.event(dm("U1", "I'm Ada from Lisbon")) == 200
-        await asyncio.wait_for(watch.seen.wait(), 10)
+    try:
+        async with slack_bot(tmp_path / "m.db") as bot:
+            bot.api.fail_next("chat.postMessage", 200, error="channel_not_found")
+            assert await bot.sender.event(dm("U1", "I'm Ada from Lisbon")) == 200
+            await asyncio.wait_for(watch.seen.wait(), 10)
+            # The turn was stored all the same, and the next message is answered from it.
+            reply = await bot.dm("U1", "What's my city?")
+            assert reply.body["text"] == "Your city is Lisbon."
+            assert len(bot.api.failed("chat.postMessage")) == 1
+    finally:
         logger.removeHandler(watch)
-        failures = watch.records
-        assert [r.getMessage() for r in failures] == [
-            "Slack chat.postMessage failed: channel_not_found"
-        ]
-        assert failures[0].exc_info is None  # one line, no traceback
-        # The turn was stored all the same, and the next message is answered from it.
-        reply = await bot.dm("U1", "What's my city?")
-        assert reply.body["text"] == "Your city is Lisbon."
-        assert len(bot.api.failed("chat.postMessage")) == 1
+    assert [r.getMessage() for r in watch.records] == [
+        "Slack chat.postMessage failed: channel_not_found"
+    ]
+    assert watch.records[0].exc_info is None  # one line, no traceback
 
 
 async def test_url_verification_is_answered(tmp_path: Path) -> None:
