@@ -1,4 +1,4 @@
-"""Command line: `python -m bot [discord|console] ...`."""
+"""Command line: `python -m bot [discord|slack|console|migrate] ...`."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="publish slash commands to every server (slow to appear; do it once)",
     )
+    sub.add_parser("slack", help="run the Slack bot (needs SLACK_BOT_TOKEN)")
     console = sub.add_parser("console", help="chat in this terminal (stdin/stdout)")
     console.add_argument("--user", default=None, help="who you are (default: your login name)")
     console.add_argument("--db", type=Path, default=None, help="memory file (MEMORY_DB_PATH)")
@@ -63,7 +64,7 @@ def setup_logging(settings: Settings) -> None:
     )
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     # The SDK and HTTP client are chatty at INFO; their warnings still show.
-    for noisy in ("openai", "httpx", "httpx2", "httpcore", "openai.agents"):
+    for noisy in ("openai", "httpx", "httpx2", "httpcore", "openai.agents", "slack_sdk"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -101,6 +102,15 @@ async def run_console_frontend(settings: Settings, user: str) -> None:
             await service.aclose()
 
 
+def default_frontend(settings: Settings) -> str:
+    """What `python -m bot` runs: every front end with a token, else the console."""
+    if settings.discord_token and settings.slack_bot_token:
+        return "both"
+    if settings.slack_bot_token:
+        return "slack"
+    return "discord" if settings.discord_token else "console"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     overrides = {}
@@ -128,19 +138,27 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     if frontend is None:
-        if settings.discord_token:
-            frontend = "discord"
-        else:
+        frontend = default_frontend(settings)
+        if frontend == "console":
             print(
-                "DISCORD_TOKEN is not set: starting the console channel instead.", file=sys.stderr
+                "Neither DISCORD_TOKEN nor SLACK_BOT_TOKEN is set: starting the console "
+                "channel instead.",
+                file=sys.stderr,
             )
-            frontend = "console"
 
     try:
         if frontend == "discord":
             from .frontends.discord.bot import run_discord
 
             asyncio.run(run_discord(settings, sync_global=getattr(args, "sync_global", False)))
+        elif frontend == "slack":
+            from .frontends.slack.app import run_slack
+
+            asyncio.run(run_slack(settings))
+        elif frontend == "both":
+            from .frontends.both import run_discord_and_slack
+
+            asyncio.run(run_discord_and_slack(settings))
         else:
             user = getattr(args, "user", None) or getpass.getuser() or "local"
             asyncio.run(run_console_frontend(settings, user))

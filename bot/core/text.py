@@ -16,8 +16,9 @@ from typing import Any
 
 from agents import TResponseInputItem
 
-# A reply longer than this is cut, saying so: four or five Discord messages at most.
-MAX_REPLY_CHARS = 8_000
+# A reply longer than this is cut, saying so: at most seven Discord messages (or three Slack
+# messages), while a long but reasonable answer (10,000 characters) still arrives whole.
+MAX_REPLY_CHARS = 12_000
 # A stored tool call's arguments or output longer than this is replaced by a short note: it
 # would otherwise be re-sent to the model with every later turn of this person's history.
 MAX_STORED_TOOL_CHARS = 2_000

@@ -124,7 +124,7 @@ async def test_a_long_answer_is_cut_and_says_so(sqlite_store: MemoryStore) -> No
     service = ChatService(sqlite_store, ScriptedModel([[assistant_message(answer)]]))
     result = await service.turn(USER, "talk a lot")
     assert result.ok
-    assert result.reply.endswith("\n… (answer cut: it was 99,999 characters; the limit is 8,000)")
+    assert result.reply.endswith("\n… (answer cut: it was 99,999 characters; the limit is 12,000)")
     assert len(result.reply) < MAX_REPLY_CHARS + 80
     stored = await sqlite_store.all_items(USER)
     assert message_text(stored[-1]) == result.reply

@@ -59,7 +59,7 @@ def test_a_second_user_never_sees_the_first_users_facts(tmp_path: Path) -> None:
 
 
 def test_plain_python_m_bot_falls_back_to_console(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"}
+    env = {k: v for k, v in os.environ.items() if k not in {"DISCORD_TOKEN", "SLACK_BOT_TOKEN"}}
     env["MEMORY_DB_PATH"] = str(tmp_path / "m.db")
     proc = subprocess.run(
         [sys.executable, "-m", "bot"],
@@ -71,7 +71,7 @@ def test_plain_python_m_bot_falls_back_to_console(tmp_path: Path) -> None:
         env={**env, "PYTHONPATH": str(ROOT)},
     )
     assert proc.returncode == 0, proc.stderr
-    assert "DISCORD_TOKEN is not set" in proc.stderr
+    assert "Neither DISCORD_TOKEN nor SLACK_BOT_TOKEN is set" in proc.stderr
     assert "Your name is Zoë." in proc.stdout
 
 

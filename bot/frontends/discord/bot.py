@@ -21,6 +21,7 @@ from discord.ext import commands
 from ...core.agent import describe_model
 from ...core.chat import ChatService
 from ...memory import describe_memory
+from ...settings import SettingsError
 from ...startup import check_memory, open_memory
 from .render import NO_MENTIONS
 
@@ -64,6 +65,14 @@ def command_prefixes(prefix: str) -> Callable[[commands.Bot, discord.Message], l
         return [prefix]
 
     return prefixes
+
+
+def discord_token(settings: Settings) -> str:
+    """The bot token in clear, only for the connection that needs it."""
+    token = settings.discord_token
+    if token is None:
+        raise SettingsError("DISCORD_TOKEN is not set; put it in .env or the environment.")
+    return token.get_secret_value()
 
 
 class MemoryBot(commands.Bot):
@@ -183,12 +192,12 @@ async def run_discord(settings: Settings, *, sync_global: bool = False) -> None:
             handled.append(sig)
     try:
         async with bot:
-            connection = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()))
+            connection = asyncio.create_task(bot.start(discord_token(settings)))
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait({connection, stopping}, return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()
             if connection.done():
-                _raise_start_error(connection)
+                raise_start_error(connection)
             else:
                 log.info("stop signal received; closing the Discord connection")
                 await bot.close()
@@ -205,7 +214,7 @@ async def run_discord(settings: Settings, *, sync_global: bool = False) -> None:
     log.info("Discord bot stopped")
 
 
-def _raise_start_error(connection: asyncio.Task[None]) -> None:
+def raise_start_error(connection: asyncio.Task[None]) -> None:
     """Turn the usual start-up failures into one clear line instead of a traceback."""
     error = connection.exception()
     if error is None:

@@ -155,6 +155,6 @@ async def test_a_100000_character_answer_is_a_few_messages(make_bot: BotFactory)
     await make_bot(model=ScriptedModel([[assistant_message(answer)]]))
     await dpytest.message("say a lot")
     sent = drain()
-    assert len(sent) <= 5
+    assert len(sent) <= 7
     assert all(len(m.content) <= MESSAGE_LIMIT for m in sent)
-    assert sent[-1].content.endswith("(answer cut: it was 99,999 characters; the limit is 8,000)")
+    assert sent[-1].content.endswith("(answer cut: it was 99,999 characters; the limit is 12,000)")

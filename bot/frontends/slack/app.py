@@ -1,0 +1,225 @@
+"""The Slack app: one Bolt `AsyncApp` over the chat service, and how it runs.
+
+With SLACK_APP_TOKEN it connects by Socket Mode (no public URL needed); otherwise it serves
+HTTP at /slack/events on SLACK_PORT, where Bolt verifies every request's signature with
+SLACK_SIGNING_SECRET (a bad or stale one gets 401 and runs nothing). Web API calls go to
+SLACK_API_URL through the SDK's client and its retry handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from slack_bolt import BoltResponse
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from ...core.agent import describe_model
+from ...core.chat import ChatService
+from ...memory import describe_memory
+from ...settings import Settings, SettingsError
+from ...startup import opened_memory
+from .listeners import register_listeners
+from .replies import SlackChat, slack_error
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+# In HTTP mode Slack must reach the bot (through a tunnel or proxy): listen on every interface.
+HTTP_HOST = "0.0.0.0"
+# Event ids remembered to drop Slack's redeliveries of an event already being answered.
+SEEN_EVENTS = 10_000
+
+
+def web_client(
+    settings: Settings, *, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient:
+    """The SDK's Web API client for SLACK_API_URL: rate limits (429) are retried after
+    Retry-After, dropped connections and 500/503 once."""
+    return AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None,
+        base_url=settings.slack_api_url,
+        session=session,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=1),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=1),
+        ],
+    )
+
+
+class RedeliveryFilter:
+    """Global middleware: an event runs once however often Slack delivers it.
+
+    Slack redelivers an event (with X-Slack-Retry-Num) when it thinks the first delivery
+    failed; answering each copy would run the same turn twice. Events are keyed by `event_id`.
+    """
+
+    def __init__(self, size: int = SEEN_EVENTS) -> None:
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._size = size
+
+    async def __call__(
+        self,
+        body: dict[str, Any],
+        request: AsyncBoltRequest,
+        next_: Callable[[], Awaitable[BoltResponse | None]],
+    ) -> BoltResponse | None:
+        event_id = body.get("event_id") if isinstance(body, dict) else None
+        if isinstance(event_id, str):
+            if event_id in self._seen:
+                retry = request.headers.get("x-slack-retry-num", ["?"])[0]
+                log.info("Slack redelivered event %s (retry %s): already handled", event_id, retry)
+                return BoltResponse(status=200, body="")
+            self._seen[event_id] = None
+            while len(self._seen) > self._size:
+                self._seen.popitem(last=False)
+        return await next_()
+
+
+def create_app(settings: Settings, chat: ChatService, *, client: AsyncWebClient) -> AsyncApp:
+    """The Bolt app answering over `chat`; Web API calls go through `client`."""
+    app = AsyncApp(
+        name="memory-chat-bot",
+        client=client,
+        signing_secret=(
+            settings.slack_signing_secret.get_secret_value()
+            if settings.slack_signing_secret
+            else ""
+        ),
+        # Acknowledge at once and answer after: a turn can take longer than Slack's 3 s.
+        process_before_response=False,
+    )
+    app.use(RedeliveryFilter())
+    register_listeners(app, SlackChat(settings, chat))
+    return app
+
+
+@contextlib.asynccontextmanager
+async def slack_app(settings: Settings, chat: ChatService) -> AsyncIterator[AsyncApp]:
+    """The app with a Web API client whose connections are reused and closed at the end."""
+    async with aiohttp.ClientSession() as session:
+        yield create_app(settings, chat, client=web_client(settings, session=session))
+
+
+@contextlib.asynccontextmanager
+async def serve_http(app: AsyncApp, *, host: str, port: int) -> AsyncIterator[str]:
+    """Serve the app's /slack/events over HTTP; yields its URL (port 0: a free port)."""
+    # No access log: Slack calls on every event, and failures are logged where they happen.
+    runner = web.AppRunner(app.web_app(path=EVENTS_PATH, port=port), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        bound_host, bound_port = runner.addresses[0][:2]
+        yield f"http://{bound_host}:{bound_port}{EVENTS_PATH}"
+    finally:
+        await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def socket_mode(app: AsyncApp, app_token: str) -> AsyncIterator[AsyncSocketModeHandler]:
+    """Connected to Slack by Socket Mode (the WebSocket URL comes from apps.connections.open)."""
+    handler = AsyncSocketModeHandler(app, app_token)
+    await handler.connect_async()
+    try:
+        yield handler
+    finally:
+        await handler.close_async()
+
+
+def check_settings(settings: Settings) -> None:
+    """One line naming what is missing, before anything starts."""
+    if not settings.slack_bot_token:
+        raise SettingsError("SLACK_BOT_TOKEN is not set; put it in .env or the environment.")
+    if not settings.slack_app_token and not settings.slack_signing_secret:
+        raise SettingsError(
+            "SLACK_SIGNING_SECRET is not set: it is needed to serve HTTP (or set "
+            "SLACK_APP_TOKEN to use Socket Mode)."
+        )
+
+
+async def verify_token(client: AsyncWebClient) -> str:
+    """Who the bot is (auth.test); a rejected token or an unreachable API is one line."""
+    try:
+        identity = await client.auth_test()
+    except SlackApiError as exc:
+        error = slack_error(exc)
+        raise SettingsError(
+            f"Slack rejected SLACK_BOT_TOKEN ({error}); copy the Bot User OAuth Token again."
+        ) from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise SettingsError(
+            f"could not reach the Slack Web API at SLACK_API_URL ({type(exc).__name__})."
+        ) from None
+    return f"{identity.get('user')} in {identity.get('team')}"
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[asyncio.Event]:
+    """An event set by SIGINT or SIGTERM while the block runs."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+    try:
+        yield stop
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+
+
+async def run_slack(
+    settings: Settings,
+    *,
+    chat: ChatService | None = None,
+    stop: asyncio.Event | None = None,
+    host: str = HTTP_HOST,
+) -> None:
+    """Run the Slack front end until `stop` is set (default: SIGINT or SIGTERM)."""
+    check_settings(settings)
+    if chat is None:
+        async with opened_memory(settings) as store:
+            chat = ChatService.from_settings(store, settings)
+            try:
+                await run_slack(settings, chat=chat, stop=stop, host=host)
+            finally:
+                await chat.aclose()
+        return
+    if stop is None:
+        with stop_on_signals() as on_signal:
+            await run_slack(settings, chat=chat, stop=on_signal, host=host)
+        return
+    log.info(
+        "starting the Slack bot; memory in %s; model: %s",
+        describe_memory(settings),
+        describe_model(settings),
+    )
+    async with slack_app(settings, chat) as app:
+        who = await verify_token(app.client)
+        if settings.slack_app_token:
+            async with socket_mode(app, settings.slack_app_token.get_secret_value()):
+                log.info("Slack: connected by Socket Mode as %s", who)
+                await stop.wait()
+        else:
+            async with serve_http(app, host=host, port=settings.slack_port) as url:
+                log.info("Slack: %s serving events at %s", who, url)
+                await stop.wait()
+    log.info("Slack bot stopped")
