@@ -70,9 +70,7 @@ async def run_migrate(settings: Settings) -> int:
     """Create the schema and exit; safe to run from several processes at once."""
     store = open_store(settings)
     try:
-        migrate = getattr(store, "migrate", None)
-        if migrate is not None:
-            await migrate()
+        await store.migrate()
     except Exception as exc:
         print(f"error: could not create the memory tables ({type(exc).__name__})", file=sys.stderr)
         return 1

@@ -298,6 +298,12 @@ class ChatService:
         """Everything stored about this user, JSON-ready."""
         return await self.store.export(user_key)
 
+    async def export_json(self, user_key: str) -> str:
+        """`export` as indented JSON text, built off the event loop (a long history takes a
+        while to encode, and other users' turns must not wait for it)."""
+        data = await self.export(user_key)
+        return await asyncio.to_thread(json.dumps, data, ensure_ascii=False, indent=2)
+
     def help_text(self) -> str:
         p = self.command_prefix
         return "\n".join(
@@ -321,8 +327,7 @@ class ChatService:
             if command == "forget":
                 return Reply((await self.forget(user_key))[1], is_command=True)
             if command == "export":
-                data = await self.export(user_key)
-                return Reply(json.dumps(data, ensure_ascii=False, indent=2), is_command=True)
+                return Reply(await self.export_json(user_key), is_command=True)
             if command == "help":
                 return Reply(self.help_text(), is_command=True)
             return Reply(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -33,7 +34,7 @@ def test_intents_are_minimal_and_mentions_are_off_bot_wide(tmp_path: Path) -> No
         assert not mentions.replied_user
         assert bot.command_prefix == "!"
     finally:
-        bot.chat.store.close()
+        asyncio.run(bot.chat.store.aclose())
 
 
 async def test_closing_the_bot_closes_its_memory_file(tmp_path: Path) -> None:
