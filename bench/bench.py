@@ -41,7 +41,7 @@ from bot.core.agent import (  # noqa: E402
 )
 from bot.core.chat import ChatService  # noqa: E402
 from bot.frontends.discord.bot import create_bot  # noqa: E402
-from bot.memory import MemoryStore  # noqa: E402
+from bot.memory import SqlMemoryStore  # noqa: E402
 from bot.offline.model import OfflineModel  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
@@ -71,7 +71,7 @@ async def bare_sdk_turns(db: Path, turns: int, *, streamed: bool = False) -> lis
     for one turn."""
     model = ScriptedModel(tool_turn_steps(turns))
     agent = build_agent(model)
-    async with MemoryStore(db) as store:
+    async with SqlMemoryStore(db) as store:
         times = []
         for n in range(turns):
             started = time.perf_counter()
@@ -166,7 +166,7 @@ async def measure_overhead(work: Path, turns: int, rounds: int) -> dict[str, Any
 
 
 async def measure_concurrency(work: Path, users: int, latency: float) -> dict[str, Any]:
-    async with MemoryStore(work / "concurrency.db") as store:
+    async with SqlMemoryStore(work / "concurrency.db") as store:
         # Single-turn CPU time with a zero-latency model, measured first.
         quick = ScriptedModel([[assistant_message("ok")] for _ in range(50)])
         service = ChatService(store, quick, max_concurrent_turns=users)
@@ -205,7 +205,7 @@ MANY_USERS_SCRIPT = textwrap.dedent(
     from agents import Runner, SQLiteSession, set_tracing_disabled
     from bot.core.agent import UserContext, build_agent
     from bot.core.chat import ChatService
-    from bot.memory import MemoryStore
+    from bot.memory import SqlMemoryStore
     from bot.core.agent import offline_model
     set_tracing_disabled(True)
     db, users, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -216,7 +216,7 @@ MANY_USERS_SCRIPT = textwrap.dedent(
 
     async def main():
         errors = 0
-        async with MemoryStore(db) as store:
+        async with SqlMemoryStore(db) as store:
             if mode == "ours":
                 service = ChatService(store, offline_model(), max_concurrent_turns=64)
                 for start in range(0, users, 50):
@@ -272,7 +272,7 @@ def many_users(work: Path, users: int, mode: str) -> dict[str, Any]:
 async def measure_history(work: Path, repeats: int) -> dict[str, Any]:
     sizes = (100, 10_000)
     times: dict[int, list[float]] = {size: [] for size in sizes}
-    async with MemoryStore(work / "history.db") as store:
+    async with SqlMemoryStore(work / "history.db") as store:
         service = ChatService(store, offline_model())
         turn = [
             {"role": "user", "content": "what's my city?"},
@@ -315,7 +315,7 @@ class CountingModel(OfflineModel):
 
 async def measure_window(work: Path, turns: int, window: int) -> dict[str, Any]:
     model = CountingModel()
-    async with MemoryStore(work / "window.db") as store:
+    async with SqlMemoryStore(work / "window.db") as store:
         service = ChatService(store, model, history_window=window)
         await service.turn("w", "My name is Ada and I live in Lisbon")
         for n in range(turns - 2):

@@ -28,7 +28,7 @@ from agents import set_tracing_disabled  # noqa: E402
 from slack_support import slack_bot  # noqa: E402
 
 from bot.core.chat import ChatService  # noqa: E402
-from bot.memory import MemoryStore  # noqa: E402
+from bot.memory import SqlMemoryStore  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
 set_tracing_disabled(True)
@@ -54,8 +54,8 @@ async def measure(turns: int = 300, users: int = 20) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         async with (
             slack_path(Path(tmp) / "slack.db") as send,
-            MemoryStore(Path(tmp) / "core.db") as store_a,
-            MemoryStore(Path(tmp) / "null.db") as store_b,
+            SqlMemoryStore(Path(tmp) / "core.db") as store_a,
+            SqlMemoryStore(Path(tmp) / "null.db") as store_b,
         ):
             # The same service the Slack path runs: the same settings, model and limits.
             settings = Settings(bot_model="offline", rate_limit_per_minute=0, env_file=None)

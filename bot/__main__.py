@@ -72,9 +72,7 @@ async def run_migrate(settings: Settings) -> int:
     """Create the schema and exit; safe to run from several processes at once."""
     store = open_memory(settings)
     try:
-        migrate = getattr(store, "migrate", None)
-        if migrate is not None:
-            await migrate()
+        await store.migrate()
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

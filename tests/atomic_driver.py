@@ -12,12 +12,12 @@ def run_turns(db_path: str, worker: int, ready: Connection) -> None:
 
     from bot.core.agent import offline_model
     from bot.core.chat import ChatService
-    from bot.memory import MemoryStore
+    from bot.memory import SqlMemoryStore
 
     set_tracing_disabled(True)
 
     async def main() -> None:
-        async with MemoryStore(db_path) as store:
+        async with SqlMemoryStore(db_path) as store:
             service = ChatService(store, offline_model())
             n = 0
             while True:

@@ -11,8 +11,7 @@ from pg_server import pg_server, pg_url  # noqa: F401  (fixtures: a real Postgre
 
 from bot.core.agent import offline_model
 from bot.core.chat import ChatService
-from bot.memory import MemoryStore
-from bot.memory.pg_store import PostgresMemoryStore
+from bot.memory import MemoryStore, SqlMemoryStore
 from bot.settings import Settings
 
 set_tracing_disabled(True)
@@ -39,26 +38,27 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def open_memory(
-    backend: str, db_path: Path, request: pytest.FixtureRequest
-) -> Callable[[], MemoryStore]:
-    """Opens another store on this test's memory: a restart, or a second process."""
-    if backend == "sqlite":
-        return lambda: MemoryStore(db_path)
-    url = request.getfixturevalue("pg_url")
-    return lambda: PostgresMemoryStore(url)  # type: ignore[return-value]
+def memory_target(backend: str, db_path: Path, request: pytest.FixtureRequest) -> str | Path:
+    """Where this test's memory lives: the SQLite file, or a fresh PostgreSQL database."""
+    return db_path if backend == "sqlite" else request.getfixturevalue("pg_url")
 
 
 @pytest.fixture
-async def store(open_memory: Callable[[], MemoryStore]) -> AsyncIterator[MemoryStore]:
+def open_memory(memory_target: str | Path) -> Callable[[], SqlMemoryStore]:
+    """Opens another store on this test's memory: a restart, or a second process."""
+    return lambda: SqlMemoryStore(memory_target)
+
+
+@pytest.fixture
+async def store(open_memory: Callable[[], SqlMemoryStore]) -> AsyncIterator[SqlMemoryStore]:
     async with open_memory() as memory:
         yield memory
 
 
 @pytest.fixture
-async def sqlite_store(db_path: Path) -> AsyncIterator[MemoryStore]:
+async def sqlite_store(db_path: Path) -> AsyncIterator[SqlMemoryStore]:
     """For what only the SQLite file has (its tables read directly, file permissions)."""
-    async with MemoryStore(db_path) as memory:
+    async with SqlMemoryStore(db_path) as memory:
         yield memory
 
 

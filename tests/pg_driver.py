@@ -140,10 +140,10 @@ async def main(argv: list[str]) -> None:
 
     from bot.core.agent import offline_model
     from bot.core.chat import ChatService
-    from bot.memory.pg_store import PostgresMemoryStore
+    from bot.memory import SqlMemoryStore
 
     set_tracing_disabled(True)
-    store = PostgresMemoryStore(args.url, pool_size=args.pool_size, max_overflow=args.max_overflow)
+    store = SqlMemoryStore(args.url, pool_size=args.pool_size, max_overflow=args.max_overflow)
     try:
         if args.mode != "migrate":
             await store.migrate()

@@ -351,6 +351,12 @@ class ChatService:
         """Everything stored about this user, JSON-ready."""
         return await self.store.export(user_key)
 
+    async def export_json(self, user_key: str) -> str:
+        """`export` as indented JSON text, built off the event loop (a long history takes a
+        while to encode, and other users' turns must not wait for it)."""
+        data = await self.export(user_key)
+        return await asyncio.to_thread(json.dumps, data, ensure_ascii=False, indent=2)
+
     def help_text(self) -> str:
         p = self.command_prefix
         return "\n".join(
@@ -388,8 +394,7 @@ class ChatService:
         if command == "forget":
             return (await self.forget(user_key))[1]
         if command == "export":
-            data = await self.export(user_key)
-            return json.dumps(data, ensure_ascii=False, indent=2)
+            return await self.export_json(user_key)
         if command == "help":
             return self.help_text()
         # Whatever was typed is shown back cut short: a command name can be any length.

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .contract import MemoryStore
 from .errors import StoreError, StoreFull
 from .items import FACT_NAMES, ForgetReport, HistoryPage, is_user_message, message_text
 from .session import TurnSession
-from .sqlite_store import MemoryStore
+from .store import SqlMemoryStore
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -17,6 +18,7 @@ __all__ = [
     "ForgetReport",
     "HistoryPage",
     "MemoryStore",
+    "SqlMemoryStore",
     "StoreError",
     "StoreFull",
     "TurnSession",
@@ -27,22 +29,20 @@ __all__ = [
 ]
 
 
+def _database_url(settings: Settings) -> str | None:
+    url = settings.database_url
+    # A secret in typed settings: read its value only here, where the engine needs it.
+    reveal = getattr(url, "get_secret_value", None)
+    return reveal() if reveal is not None else url
+
+
 def describe_memory(settings: Settings) -> str:
     """Where memory lives, for the log (never the database URL: it holds a password)."""
-    return "PostgreSQL (DATABASE_URL)" if settings.database_url else str(settings.memory_db_path)
+    return "PostgreSQL (DATABASE_URL)" if _database_url(settings) else str(settings.memory_db_path)
 
 
-def open_store(settings: Settings) -> MemoryStore:
-    """The store the settings select: PostgreSQL for a DATABASE_URL, else the SQLite file."""
-    if settings.database_url:
-        # Imported only when asked for: it needs the postgres extra (SQLAlchemy, asyncpg).
-        try:
-            from .pg_store import PostgresMemoryStore
-        except ImportError:
-            from ..settings import SettingsError
-
-            raise SettingsError(
-                "DATABASE_URL needs the postgres extra: .venv/bin/pip install -e '.[postgres]'"
-            ) from None
-        return PostgresMemoryStore(settings.database_url)  # type: ignore[return-value]
-    return MemoryStore(settings.memory_db_path)
+def open_store(settings: Settings) -> SqlMemoryStore:
+    """The store the settings select: PostgreSQL for a DATABASE_URL, else the SQLite file.
+    Use it as `async with open_store(settings) as store` (it also opens on first use)."""
+    url = _database_url(settings)
+    return SqlMemoryStore(url if url else settings.memory_db_path)

@@ -8,7 +8,7 @@ from agents import TResponseInputItem
 from agents.memory import SessionABC, SessionSettings
 
 if TYPE_CHECKING:
-    from .sqlite_store import MemoryStore
+    from .contract import MemoryStore
 
 
 class TurnSession(SessionABC):
@@ -24,11 +24,14 @@ class TurnSession(SessionABC):
         self.session_settings = SessionSettings()
         self._store = store
         self._user_turns = user_turns
+        self._history: list[TResponseInputItem] | None = None
         self.pending: list[TResponseInputItem] = []
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
-        history = await self._store.recent_items(self.session_id, self._user_turns)
-        items = history + self.pending
+        if self._history is None:
+            # Read once per turn: the turn lock keeps stored history unchanged meanwhile.
+            self._history = await self._store.recent_items(self.session_id, self._user_turns)
+        items = self._history + self.pending
         return items if limit is None else items[-limit:] if limit > 0 else []
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:

@@ -15,7 +15,7 @@ from test_atomic_turns import check_database
 
 from bot.core.agent import clean_fact_value, offline_model
 from bot.core.chat import ChatService
-from bot.memory import MemoryStore
+from bot.memory import SqlMemoryStore
 
 DB_DIR = Path(tempfile.mkdtemp(prefix="bad-input-"))
 ANY_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=400)
@@ -27,7 +27,7 @@ def test_any_unicode_through_the_offline_model(text: str, prefix: str) -> None:
     db = DB_DIR / "offline.db"
 
     async def run() -> None:
-        async with MemoryStore(db) as store:
+        async with SqlMemoryStore(db) as store:
             service = ChatService(store, offline_model())
             reply = await service.handle("console:fuzz", prefix + text)
             assert isinstance(reply.text, str)
@@ -45,7 +45,7 @@ def test_facts_round_trip_exactly_as_cleaned(name: str, city: str) -> None:
     db = DB_DIR / "facts.db"
 
     async def run() -> None:
-        async with MemoryStore(db) as store:
+        async with SqlMemoryStore(db) as store:
             await store.forget("console:rt")
             model = ScriptedModel(
                 [
@@ -71,7 +71,7 @@ def test_facts_round_trip_exactly_as_cleaned(name: str, city: str) -> None:
 
 async def test_forget_leaves_no_readable_copy_in_the_file(db_path: Path) -> None:
     secret = "Zyxwvut-Very-Private-Town"
-    async with MemoryStore(db_path) as store:
+    async with SqlMemoryStore(db_path) as store:
         service = ChatService(store, offline_model())
         await service.turn("console:ada", f"I live in {secret}")
         await service.turn("console:bob", "I live in Porto")

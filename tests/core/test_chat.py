@@ -144,7 +144,7 @@ FD_SCRIPT = textwrap.dedent(
     resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
     from agents import set_tracing_disabled
     from bot.core.chat import ChatService
-    from bot.memory import MemoryStore
+    from bot.memory import SqlMemoryStore
     from bot.core.agent import offline_model
     set_tracing_disabled(True)
 
@@ -171,7 +171,7 @@ FD_SCRIPT = textwrap.dedent(
         global peak
         errors = 0
         sampler = asyncio.create_task(sample())
-        async with MemoryStore(sys.argv[1]) as store:
+        async with SqlMemoryStore(sys.argv[1]) as store:
             service = ChatService(store, offline_model())
             users = int(sys.argv[2])
             for start in range(0, users, 50):

@@ -13,7 +13,7 @@ import pytest
 from openai_server import FakeOpenAIServer, Hang, Reply, Status, ToolCall, tool_outputs
 
 from bot.core.chat import ChatService
-from bot.memory import MemoryStore
+from bot.memory import MemoryStore, SqlMemoryStore
 from bot.settings import Settings
 
 SECRET_KEY = "sk-test-SECRET-do-not-leak-1234567890"
@@ -84,14 +84,14 @@ async def test_seed_flow(db_path: Path, server: FakeOpenAIServer, api: str, stre
         ToolCall("save_facts", {"name": "Ada", "city": "Lisbon"}, call_id="call_save"),
         Reply("Nice to meet you, Ada! I'll remember that you live in Lisbon."),
     )
-    async with MemoryStore(db_path) as store:
+    async with SqlMemoryStore(db_path) as store:
         first = await service_for(store, server, api).turn(
             "console:ada", "My name is Ada and I live in Lisbon", on_text
         )
     assert first.ok, first.reply
     # A new store and service: memory comes from the file, the answer from the read tool.
     server.enqueue(ToolCall("read_facts", {}, call_id="call_read"), answer_city)
-    async with MemoryStore(db_path) as store:
+    async with SqlMemoryStore(db_path) as store:
         second = await service_for(store, server, api).turn(
             "console:ada", "What's my city?", on_text
         )

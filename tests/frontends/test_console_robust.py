@@ -20,7 +20,7 @@ import pytest
 from openai_server import FakeOpenAIServer, Reply
 
 from bot.core.text import EMPTY_ANSWER
-from bot.memory import MemoryStore, message_text
+from bot.memory import SqlMemoryStore, message_text
 
 ROOT = Path(__file__).resolve().parents[2]
 # Generous: a start-up on a busy machine. Before the fix the process never exited at all.
@@ -169,7 +169,7 @@ def test_hostile_lines_never_end_the_chat(tmp_path: Path) -> None:
 
 
 async def stored_user_lines(db: Path) -> list[str]:
-    async with MemoryStore(db) as store:
+    async with SqlMemoryStore(db) as store:
         items = await store.all_items("console:ada")
     return [message_text(i) for i in items if i.get("role") == "user"]
 

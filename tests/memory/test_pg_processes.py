@@ -17,7 +17,8 @@ from pg_driver import check_turns, user_city, user_key, user_name
 from pg_server import pg_server, pg_url  # noqa: F401  (fixtures)
 from sqlalchemy import text
 
-from bot.memory.pg_store import PostgresMemoryStore, async_url
+from bot.memory import SqlMemoryStore
+from bot.memory.backends import async_url
 
 DRIVER = Path(__file__).resolve().parents[1] / "pg_driver.py"
 REPO = DRIVER.parent.parent
@@ -52,7 +53,7 @@ async def run_processes(
     async def sample_connections() -> None:
         nonlocal peak
         database = async_url(url).database
-        async with PostgresMemoryStore(url) as observer, observer.engine.connect() as conn:
+        async with SqlMemoryStore(url) as observer, observer.engine.connect() as conn:
             while not stop.is_set():
                 result = await conn.execute(
                     text(
@@ -103,7 +104,7 @@ async def test_two_processes_take_turns_for_the_same_user(pg_url: str) -> None: 
     assert [f["errors"] for f in figures] == [0, 0]
     assert [f["ok"] for f in figures] == [turns, turns]
 
-    async with PostgresMemoryStore(pg_url) as store:
+    async with SqlMemoryStore(pg_url) as store:
         items = await store.all_items(user)
     stored = check_turns(items)
     assert len(stored) == 2 * turns, "a turn was lost"
@@ -160,7 +161,7 @@ async def test_two_hundred_users_across_two_processes(pg_url: str) -> None:  # n
     # Both pools were in use, and together never exceeded their bound.
     assert 2 <= peak <= 2 * (POOL_SIZE + MAX_OVERFLOW)
 
-    async with PostgresMemoryStore(pg_url) as store:
+    async with SqlMemoryStore(pg_url) as store:
         async with store.engine.connect() as conn:
             sessions = await conn.execute(text("SELECT count(*) FROM agent_sessions"))
             assert sessions.scalar_one() == users
@@ -176,6 +177,6 @@ async def test_two_hundred_users_across_two_processes(pg_url: str) -> None:  # n
 async def test_migrations_from_several_processes_at_once(pg_url: str) -> None:  # noqa: F811
     figures, _ = await run_processes(pg_url, [["migrate"] for _ in range(4)])
     assert len(figures) == 4
-    async with PostgresMemoryStore(pg_url) as store:
+    async with SqlMemoryStore(pg_url) as store:
         await store.commit_turn("u", [{"role": "user", "content": "hi"}], {"name": "Ada"})
         assert await store.facts("u") == {"name": "Ada"}

@@ -15,16 +15,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from agents.extensions.memory.sqlalchemy_session import SQLAlchemySession
 from pg_server import pg_server, pg_url  # noqa: F401  (fixtures)
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
-from test_sqlite_store import turn
+from test_store import turn
 
 from bot.core.agent import offline_model
 from bot.core.chat import ChatService
-from bot.memory import MemoryStore, open_store
-from bot.memory.pg_store import PostgresMemoryStore, async_url, is_postgres_url
+from bot.memory import SqlMemoryStore, open_store
+from bot.memory.backends import PostgresBackend, async_url, is_postgres_url
 from bot.settings import Settings
 
 TABLES = (
@@ -34,7 +33,7 @@ TABLES = (
 )
 
 
-async def count_rows(store: PostgresMemoryStore, user_key: str) -> dict[str, int]:
+async def count_rows(store: SqlMemoryStore, user_key: str) -> dict[str, int]:
     """Rows of `user_key` in each table, read straight from the database."""
     counts = {}
     async with store.engine.connect() as conn:
@@ -46,7 +45,7 @@ async def count_rows(store: PostgresMemoryStore, user_key: str) -> dict[str, int
     return counts
 
 
-async def advisory_locks(store: PostgresMemoryStore) -> int:
+async def advisory_locks(store: SqlMemoryStore) -> int:
     async with store.engine.connect() as conn:
         result = await conn.execute(
             text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
@@ -54,9 +53,22 @@ async def advisory_locks(store: PostgresMemoryStore) -> int:
         return result.scalar_one()
 
 
+async def wait_for_advisory_locks(store: SqlMemoryStore, *, granted: int, waiting: int) -> None:
+    """Return once the server shows exactly these advisory locks held and waited for: the
+    event a lock test waits on, instead of sleeping and hoping."""
+    query = text(
+        "SELECT count(*) FILTER (WHERE granted), count(*) FILTER (WHERE NOT granted)"
+        " FROM pg_locks WHERE locktype = 'advisory'"
+    )
+    async with asyncio.timeout(30), store.engine.connect() as conn:
+        while tuple((await conn.execute(query)).one()) != (granted, waiting):
+            await conn.rollback()  # a fresh snapshot of pg_locks each time
+            await asyncio.sleep(0.01)
+
+
 @pytest.fixture
-async def store(pg_url: str) -> AsyncIterator[PostgresMemoryStore]:  # noqa: F811
-    async with PostgresMemoryStore(pg_url) as memory:
+async def store(pg_url: str) -> AsyncIterator[SqlMemoryStore]:  # noqa: F811
+    async with SqlMemoryStore(pg_url) as memory:
         yield memory
 
 
@@ -69,19 +81,19 @@ def test_postgres_urls_are_recognised() -> None:
     assert not is_postgres_url("")
     assert async_url("postgres://bot:pw@db/memory").drivername == "postgresql+asyncpg"
     with pytest.raises(ValueError):
-        PostgresMemoryStore("data/memory.db")
+        PostgresBackend("data/memory.db")
     with pytest.raises(ValueError):
-        PostgresMemoryStore("postgresql://db/m", pool_size=1, max_overflow=0)
+        SqlMemoryStore("postgresql://db/m", pool_size=1, max_overflow=0)
 
 
-async def test_facts_are_updated_in_place(store: PostgresMemoryStore) -> None:
+async def test_facts_are_updated_in_place(store: SqlMemoryStore) -> None:
     await store.commit_turn("u", turn(1), {"name": "Ada", "city": "Lisbon"})
     await store.commit_turn("u", turn(2), {"city": "Porto"})
     assert await store.facts("u") == {"city": "Porto", "name": "Ada"}
 
 
 async def test_forget_removes_history_and_facts_and_reports_them(
-    store: PostgresMemoryStore,
+    store: SqlMemoryStore,
 ) -> None:
     await store.commit_turn("console:ada", turn(1, with_call=True), {"name": "Ada", "city": "X"})
     await store.commit_turn("console:bob", turn(2), {"name": "Bob"})
@@ -102,10 +114,8 @@ async def test_forget_removes_history_and_facts_and_reports_them(
     assert (await store.forget("console:ada")).empty
 
 
-async def test_export_has_the_sqlite_stores_shape(
-    store: PostgresMemoryStore, tmp_path: Path
-) -> None:
-    async with MemoryStore(tmp_path / "m.db") as sqlite:
+async def test_export_has_the_sqlite_stores_shape(store: SqlMemoryStore, tmp_path: Path) -> None:
+    async with SqlMemoryStore(tmp_path / "m.db") as sqlite:
         for memory in (store, sqlite):
             await memory.commit_turn("console:ada", turn(1, with_call=True), {"name": "Ada"})
         on_sqlite = await sqlite.export("console:ada")
@@ -123,7 +133,7 @@ async def test_export_has_the_sqlite_stores_shape(
         assert abs(datetime.fromisoformat(stamp) - datetime.now(UTC)).total_seconds() < 60
 
 
-async def test_a_failed_commit_stores_nothing(store: PostgresMemoryStore) -> None:
+async def test_a_failed_commit_stores_nothing(store: SqlMemoryStore) -> None:
     await store.commit_turn("u", turn(1), {"name": "Ada"})
     # The history items go in first; the fact (NULL breaks NOT NULL) fails after them, in the
     # same transaction, so the whole turn must be rolled back.
@@ -143,56 +153,22 @@ async def test_a_failed_commit_stores_nothing(store: PostgresMemoryStore) -> Non
     )
 
 
-async def test_an_empty_commit_writes_nothing(store: PostgresMemoryStore) -> None:
+async def test_an_empty_commit_writes_nothing(store: SqlMemoryStore) -> None:
     await store.commit_turn("u", [], {})
     assert await count_rows(store, "u") == dict.fromkeys(
         ["agent_messages", "agent_sessions", "user_facts"], 0
     )
 
 
-async def test_rows_are_what_the_sdk_writes(store: PostgresMemoryStore) -> None:
-    await store.commit_turn("ours", turn(1, with_call=True), {})
-    await SQLAlchemySession("sdk", engine=store.engine).add_items(turn(1, with_call=True))
-    async with store.engine.connect() as conn:
-        rows = {
-            key: (
-                await conn.execute(
-                    text(
-                        "SELECT message_data FROM agent_messages WHERE session_id = :k ORDER BY id"
-                    ),
-                    {"k": key},
-                )
-            )
-            .scalars()
-            .all()
-            for key in ("ours", "sdk")
-        }
-        sessions = (
-            (await conn.execute(text("SELECT session_id FROM agent_sessions ORDER BY session_id")))
-            .scalars()
-            .all()
-        )
-    assert rows["ours"] == rows["sdk"]
-    assert "\\u2713" in rows["ours"][0]  # the SDK's ensure_ascii serialisation
-    assert sessions == ["ours", "sdk"]
-    # And the SDK reads ours back, as the store reads the SDK's.
-    assert await SQLAlchemySession("ours", engine=store.engine).get_items() == turn(
-        1, with_call=True
-    )
-    assert await store.all_items("sdk") == turn(1, with_call=True)
-
-
 async def test_one_engine_and_a_bounded_pool(pg_url: str) -> None:  # noqa: F811
-    async with PostgresMemoryStore(pg_url, pool_size=2, max_overflow=1) as store:
-        async with store.session("u") as session:
-            assert session.engine is store.engine
+    async with SqlMemoryStore(pg_url, pool_size=2, max_overflow=1) as store:
         database = async_url(pg_url).database
         peak = 0
 
         async def sample(stop: asyncio.Event) -> None:
             nonlocal peak
             async with (
-                PostgresMemoryStore(pg_url) as observer,
+                SqlMemoryStore(pg_url) as observer,
                 observer.engine.connect() as conn,
             ):
                 while not stop.is_set():
@@ -221,10 +197,10 @@ async def test_one_engine_and_a_bounded_pool(pg_url: str) -> None:  # noqa: F811
 
 
 async def test_turn_lock_keeps_out_other_processes(pg_url: str) -> None:  # noqa: F811
-    async with PostgresMemoryStore(pg_url) as one, PostgresMemoryStore(pg_url) as two:
+    async with SqlMemoryStore(pg_url) as one, SqlMemoryStore(pg_url) as two:
         async with one.turn_lock("console:ada"):
             waiting = asyncio.create_task(_hold(two, "console:ada"))
-            await asyncio.sleep(0.3)
+            await wait_for_advisory_locks(one, granted=1, waiting=1)
             assert not waiting.done()
             # Another user is not held up.
             await asyncio.wait_for(_hold(two, "console:bob"), 5)
@@ -232,17 +208,19 @@ async def test_turn_lock_keeps_out_other_processes(pg_url: str) -> None:  # noqa
         assert await advisory_locks(one) == 0
 
 
-async def _hold(store: PostgresMemoryStore, user_key: str, seconds: float = 0) -> None:
+async def _hold(store: SqlMemoryStore, user_key: str, release: asyncio.Event | None = None) -> None:
     async with store.turn_lock(user_key):
-        await asyncio.sleep(seconds)
+        if release is not None:
+            await release.wait()
 
 
 async def test_turn_lock_is_released_on_cancellation(pg_url: str) -> None:  # noqa: F811
-    async with PostgresMemoryStore(pg_url) as one, PostgresMemoryStore(pg_url) as two:
-        holder = asyncio.create_task(_hold(one, "u", seconds=60))
-        await asyncio.sleep(0.2)
-        waiters = [asyncio.create_task(_hold(two, "u", seconds=0.05)) for _ in range(3)]
-        await asyncio.sleep(0.2)
+    async with SqlMemoryStore(pg_url) as one, SqlMemoryStore(pg_url) as two:
+        never = asyncio.Event()
+        holder = asyncio.create_task(_hold(one, "u", never))
+        await wait_for_advisory_locks(one, granted=1, waiting=0)
+        waiters = [asyncio.create_task(_hold(two, "u")) for _ in range(3)]
+        await wait_for_advisory_locks(one, granted=1, waiting=3)
         assert not any(w.done() for w in waiters)
         waiters[0].cancel()  # cancelled while waiting for the lock
         holder.cancel()  # cancelled while holding it
@@ -255,17 +233,18 @@ async def test_turn_lock_is_released_on_cancellation(pg_url: str) -> None:  # no
 
 
 async def test_forget_waits_for_a_turn_in_another_process(pg_url: str) -> None:  # noqa: F811
-    async with PostgresMemoryStore(pg_url) as one, PostgresMemoryStore(pg_url) as two:
+    async with SqlMemoryStore(pg_url) as one, SqlMemoryStore(pg_url) as two:
         await one.commit_turn("u", turn(1), {"name": "Ada"})
         async with one.turn_lock("u"):
             # A forget given up while it waits changes nothing and leaves no lock behind.
             abandoned = asyncio.create_task(two.forget("u"))
-            await asyncio.sleep(0.2)
+            await wait_for_advisory_locks(one, granted=1, waiting=1)
             abandoned.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await abandoned
+            await wait_for_advisory_locks(one, granted=1, waiting=0)
             forgetting = asyncio.create_task(two.forget("u"))
-            await asyncio.sleep(0.3)
+            await wait_for_advisory_locks(one, granted=1, waiting=1)
             assert not forgetting.done()
             await one.commit_turn("u", turn(2), {"city": "Lisbon"})
         report = await asyncio.wait_for(forgetting, 5)
@@ -281,7 +260,7 @@ async def test_forget_waits_for_a_turn_in_another_process(pg_url: str) -> None: 
 
 
 async def test_migrate_is_idempotent_and_safe_to_run_at_once(pg_url: str) -> None:  # noqa: F811
-    stores = [PostgresMemoryStore(pg_url, pool_size=1, max_overflow=1) for _ in range(8)]
+    stores = [SqlMemoryStore(pg_url, pool_size=1, max_overflow=1) for _ in range(8)]
     try:
         await asyncio.gather(*(s.migrate() for s in stores))
         await asyncio.gather(*(s.migrate() for s in stores[:2]))
@@ -292,12 +271,12 @@ async def test_migrate_is_idempotent_and_safe_to_run_at_once(pg_url: str) -> Non
 
 
 async def test_the_seed_flow_through_the_chat_service(pg_url: str) -> None:  # noqa: F811
-    async with PostgresMemoryStore(pg_url) as first:
+    async with SqlMemoryStore(pg_url) as first:
         told = await ChatService(first, offline_model()).turn(
             "console:ada", "My name is Ada and I live in Lisbon"
         )
         assert told.ok
-    async with PostgresMemoryStore(pg_url) as second:
+    async with SqlMemoryStore(pg_url) as second:
         asked = await ChatService(second, offline_model()).turn("console:ada", "What's my city?")
         assert asked.reply == "Your city is Lisbon."
         calls = [i for i in asked.added if i.get("type") == "function_call"]
@@ -311,7 +290,7 @@ async def test_the_seed_flow_through_the_chat_service(pg_url: str) -> None:  # n
 async def test_more_turns_than_lock_slots_do_not_starve_the_pool(pg_url: str) -> None:  # noqa: F811
     # Each turn holds a connection for its lock; with 16 turns allowed and 3 connections the
     # store must still leave room for the turns' reads and commits.
-    async with PostgresMemoryStore(pg_url, pool_size=2, max_overflow=1, pool_timeout=10) as store:
+    async with SqlMemoryStore(pg_url, pool_size=2, max_overflow=1, pool_timeout=10) as store:
         service = ChatService(store, offline_model(), max_concurrent_turns=16)
         results = await asyncio.gather(
             *(service.turn(f"console:{n}", "My name is Ada and I live in Porto") for n in range(40))
@@ -322,15 +301,15 @@ async def test_more_turns_than_lock_slots_do_not_starve_the_pool(pg_url: str) ->
 
 async def test_database_url_selects_postgresql(pg_url: str) -> None:  # noqa: F811
     store = open_store(Settings(database_url=pg_url, bot_model="offline"))
-    assert isinstance(store, PostgresMemoryStore)
+    assert store.dialect == "postgresql"
     async with store:
         await store.commit_turn("console:ada", turn(1), {"name": "Ada"})
-    async with PostgresMemoryStore(pg_url) as again:
+    async with SqlMemoryStore(pg_url) as again:
         assert await again.facts("console:ada") == {"name": "Ada"}
 
 
 async def test_a_closed_store_refuses_work(pg_url: str) -> None:  # noqa: F811
-    store = PostgresMemoryStore(pg_url)
+    store = SqlMemoryStore(pg_url)
     await store.commit_turn("u", turn(1), {})  # the schema is created on first use
     await store.aclose()
     with pytest.raises(RuntimeError):

@@ -195,7 +195,7 @@ class SlackChat:
             await progress.stop()
         if not reply.text:
             return  # a throttled repeat: the person was already asked to slow down
-        await self.post(client, where, self._messages(reply), replace=progress.ts)
+        await self.post(client, where, self.slack_messages(reply), replace=progress.ts)
 
     async def answer_privately(
         self, client: AsyncWebClient, *, user_key: str, user_id: str, text: str, where: Where
@@ -205,7 +205,7 @@ class SlackChat:
             sent = await self.send_export(client, user_key=user_key, user_id=user_id)
             messages = plain_messages(EXPORT_SENT if sent else EXPORT_FAILED)
         else:
-            messages = self._messages(await self.chat.handle(user_key, text))
+            messages = self.slack_messages(await self.chat.handle(user_key, text))
         for message in messages:
             await call(
                 "chat.postEphemeral",
@@ -214,7 +214,7 @@ class SlackChat:
                 ),
             )
 
-    def _messages(self, reply: Reply) -> list[dict[str, Any]]:
+    def slack_messages(self, reply: Reply) -> list[dict[str, Any]]:
         if reply.is_command:
             return plain_messages(reply.text)
         added = reply.added if self.settings.show_turn_embed else None

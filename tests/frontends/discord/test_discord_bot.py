@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -34,7 +35,7 @@ def test_intents_are_minimal_and_mentions_are_off_bot_wide(tmp_path: Path) -> No
         # The prefix alone, and (see test_discord_edges) the prefix after an @mention.
         assert bot.command_prefix(bot, None) == ["!"]  # type: ignore[operator,arg-type]
     finally:
-        bot.chat.store.close()
+        asyncio.run(bot.chat.store.aclose())
 
 
 async def test_closing_the_bot_closes_its_memory_file(tmp_path: Path) -> None:

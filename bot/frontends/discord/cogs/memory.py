@@ -7,7 +7,6 @@ message or interaction, and no command takes a user argument. Slash replies are 
 from __future__ import annotations
 
 import io
-import json
 import logging
 from typing import TYPE_CHECKING
 
@@ -67,8 +66,7 @@ class MemoryCog(commands.Cog, name="Memory"):
     @commands.hybrid_command(name="export")
     async def export(self, ctx: Context) -> None:
         """Send you everything I've stored about you, as a JSON file."""
-        data = await self.bot.chat.export(user_key(ctx.author))
-        payload = json.dumps(data, ensure_ascii=False, indent=2).encode()
+        payload = (await self.bot.chat.export_json(user_key(ctx.author))).encode()
         file = discord.File(io.BytesIO(payload), filename="memory-export.json")
         text = "Here is everything I've stored about you."
         if ctx.interaction is None and ctx.guild is not None:

@@ -1,10 +1,9 @@
+"""What every store does, on both back ends (SQLite file, real PostgreSQL server)."""
+
 from __future__ import annotations
 
 import json
-import sqlite3
-import stat
 from collections.abc import Callable
-from pathlib import Path
 
 from bot.memory import MemoryStore, TurnSession
 
@@ -58,25 +57,6 @@ async def test_forget_removes_history_and_facts_and_reports_them(store: MemorySt
     assert (await store.forget("console:ada")).empty
 
 
-async def test_forget_leaves_no_row_in_the_file(sqlite_store: MemoryStore, db_path: Path) -> None:
-    store = sqlite_store
-    await store.commit_turn("console:ada", turn(1, with_call=True), {"name": "Ada", "city": "X"})
-    await store.commit_turn("console:bob", turn(2), {"name": "Bob"})
-    await store.forget("console:ada")
-    # Nothing of Ada's is left anywhere in the file's tables; Bob is untouched.
-    with sqlite3.connect(db_path) as conn:
-        for table, column in (
-            ("agent_messages", "session_id"),
-            ("agent_sessions", "session_id"),
-            ("user_facts", "user_key"),
-        ):
-            rows = conn.execute(
-                f"SELECT COUNT(*) FROM {table} WHERE {column} = ?", ("console:ada",)
-            )
-            assert rows.fetchone() == (0,)
-    assert await store.facts("console:bob") == {"name": "Bob"}
-
-
 async def test_export_holds_facts_and_history_as_json(store: MemoryStore) -> None:
     await store.commit_turn("console:ada", turn(1), {"name": "Ada"})
     exported = json.loads(json.dumps(await store.export("console:ada")))
@@ -111,28 +91,3 @@ async def test_turn_session_buffers_until_commit(store: MemoryStore) -> None:
     assert await session.pop_item() == turn(2)[-1]
     # Nothing reached the file until the turn is committed.
     assert await store.all_items("u") == turn(1)
-
-
-def test_file_is_private(db_path: Path) -> None:
-    MemoryStore(db_path).close()
-    assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(db_path.parent.stat().st_mode) == 0o700
-
-
-async def test_history_count_stays_in_step_and_repairs_itself(
-    sqlite_store: MemoryStore, db_path: Path
-) -> None:
-    store = sqlite_store
-    await store.commit_turn("u", turn(1, with_call=True), {})
-    await store.commit_turn("u", turn(2), {})
-    assert (await store.history_page("u", 1, 3)).total == 6
-    # A file written before the counts existed has no row: paging counts, the next turn repairs.
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("DELETE FROM user_history_counts")
-    assert (await store.history_page("u", 1, 3)).total == 6
-    await store.commit_turn("u", turn(3), {})
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT items FROM user_history_counts").fetchone() == (8,)
-    await store.forget("u")
-    await store.commit_turn("u", turn(4), {})
-    assert (await store.history_page("u", 1, 3)).total == 2

@@ -1,0 +1,194 @@
+"""The SQLite file: WAL mode, BEGIN IMMEDIATE writes, and the erase step of forget."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+from ..errors import StoreError, StoreFull
+from .tasks import driver_message
+
+log = logging.getLogger(__name__)
+
+
+class SqliteBackend:
+    """One SQLite file (WAL mode), created 0600 in a 0700 folder."""
+
+    name = "sqlite"
+    # Waits for another process's write lock; in-process writers queue on `_writer` instead.
+    BUSY_TIMEOUT_MS = 10_000
+    # A forget's checkpoint waits this long for readers, then retries in the background.
+    CHECKPOINT_WAIT_MS = 200
+
+    def __init__(self, path: Path, *, pool_size: int = 3, max_overflow: int = 3) -> None:
+        self.path = Path(path)
+        # Each connection is a thread and ~3 descriptors; a few cover reads beside a write.
+        self.engine = create_async_engine(
+            f"sqlite+aiosqlite:///{self.path}", pool_size=pool_size, max_overflow=max_overflow
+        )
+        event.listen(self.engine.sync_engine, "connect", self._configure)
+        event.listen(self.engine.sync_engine, "begin", self._begin)
+        # One writer at a time in this process, so writers queue here instead of sleeping in
+        # SQLite's busy handler (which polls with growing sleeps).
+        self._writer = asyncio.Lock()
+        self._checkpoint_retry: asyncio.Task[None] | None = None
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    def insert(self, table: Any) -> Any:
+        return sqlite.insert(table)
+
+    def prepare(self) -> None:
+        """Create the folder and file with owner-only permissions before SQLite opens it."""
+        path = self.path
+        if path.is_dir():
+            raise StoreError(
+                f"the memory file {path} is a folder; give a file path such as {path}/memory.db"
+            )
+        try:
+            if path.parent != Path(""):
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the memory file {path}: {exc.strerror or 'not allowed'}; "
+                "choose a writable place with --db or MEMORY_DB_PATH"
+            ) from exc
+
+    @staticmethod
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Transactions are begun by `_begin` below (SQLAlchemy's documented recipe), so a
+        # write can take the file's write lock up front with BEGIN IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SqliteBackend.BUSY_TIMEOUT_MS}")
+            # Deleted and overwritten content is zeroed, not left readable in free space.
+            cursor.execute("PRAGMA secure_delete = ON")
+            # Switching a new file to WAL needs a moment of exclusive access, which SQLite
+            # does not wait for: another process opening the same new file retries.
+            deadline = time.monotonic() + SqliteBackend.BUSY_TIMEOUT_MS / 1000
+            while True:
+                try:
+                    cursor.execute("PRAGMA journal_mode = WAL")
+                    break
+                except Exception as exc:
+                    if "locked" not in str(exc).lower() or time.monotonic() > deadline:
+                        raise
+                    # An event handler runs on the loop; wait without blocking it.
+                    dbapi_connection.run_async(lambda _driver: asyncio.sleep(0.01))
+        finally:
+            cursor.close()
+
+    @staticmethod
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql(conn.get_execution_options().get("memory_begin", "BEGIN"))
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction holding the file's write lock from its first statement (a
+        deferred one could fail with SQLITE_BUSY when it turns from reading to writing)."""
+        async with self._writer, self.engine.connect() as conn:
+            await conn.execution_options(memory_begin="BEGIN IMMEDIATE")
+            async with conn.begin():
+                yield conn
+
+    async def lock_schema(self, conn: AsyncConnection) -> None:
+        """BEGIN IMMEDIATE already holds the file's write lock."""
+
+    async def lock_user(self, conn: AsyncConnection, user_key: str) -> None:
+        """BEGIN IMMEDIATE already holds the file's write lock."""
+
+    @contextlib.asynccontextmanager
+    async def turn_lock(self, user_key: str) -> AsyncIterator[None]:
+        """One SQLite file serves one process: the chat service's lock is all a turn needs."""
+        yield
+
+    # --- erase ----------------------------------------------------------------------------
+
+    async def erase(self) -> None:
+        """After a forget commits: write the zeroed pages over the file and empty the WAL,
+        which still holds the pages as they were. A reader with an older snapshot blocks
+        that; then it is retried in the background until it completes."""
+        if await self._checkpoint():
+            return
+        log.warning(
+            "forget: another connection is reading %s, so the erased text stays in the file "
+            "until it finishes; retrying the checkpoint",
+            self.path,
+        )
+        if self._checkpoint_retry is None or self._checkpoint_retry.done():
+            self._checkpoint_retry = asyncio.create_task(self._retry_checkpoint())
+
+    async def erase_complete(self) -> None:
+        """Wait until every erase has reached the file (tests; shutdown)."""
+        if self._checkpoint_retry is not None:
+            await asyncio.shield(self._checkpoint_retry)
+
+    async def _checkpoint(self) -> bool:
+        async with self._writer, self.engine.connect() as conn:
+            # The driver's own connection, outside any transaction (a checkpoint cannot run
+            # inside one); a short busy wait, since a blocked checkpoint also holds off writers.
+            driver = (await conn.get_raw_connection()).driver_connection
+            await driver.execute(f"PRAGMA busy_timeout = {self.CHECKPOINT_WAIT_MS}")
+            try:
+                cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy, wal_frames, copied = await cursor.fetchone()
+                await cursor.close()
+            finally:
+                await driver.execute(f"PRAGMA busy_timeout = {self.BUSY_TIMEOUT_MS}")
+        return busy == 0 and wal_frames == copied
+
+    async def _retry_checkpoint(self) -> None:
+        delay = 0.05
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                if await self._checkpoint():
+                    log.info("forget: the erased text is now gone from %s", self.path)
+                    return
+            except Exception:
+                log.warning("forget: checkpoint of %s failed; retrying", self.path, exc_info=True)
+            delay = min(delay * 2, 2.0)
+
+    async def aclose(self) -> None:
+        if self._checkpoint_retry is not None and not self._checkpoint_retry.done():
+            self._checkpoint_retry.cancel()
+            log.warning("closing with an erase not yet checkpointed into %s", self.path)
+        await self.engine.dispose()
+
+    # --- errors ---------------------------------------------------------------------------
+
+    def translate(self, exc: BaseException) -> StoreError | None:
+        """The operator's one line for a driver error, or None when it is not one we know."""
+        message = driver_message(exc)
+        path = self.path
+        if "database or disk is full" in message:
+            return StoreFull(
+                f"the memory file {path} is full (no space left on its disk); "
+                "free some space, then try again"
+            )
+        if "file is not a database" in message or "malformed" in message:
+            return StoreError(
+                f"{path} is not a usable memory file (not SQLite, or damaged); move it away "
+                "or choose another file with --db or MEMORY_DB_PATH"
+            )
+        if "readonly" in message or "read-only" in message:
+            return StoreError(f"the memory file {path} is read-only; make it writable")
+        if "unable to open database" in message or "disk i/o error" in message:
+            return StoreError(
+                f"cannot open the memory file {path}; check that it and its folder are "
+                "readable and writable"
+            )
+        return None

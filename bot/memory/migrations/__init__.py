@@ -1,0 +1,72 @@
+"""Versioned schema migrations: ordered steps, one small module each, run on open and by
+`python -m bot migrate`.
+
+Each applied step is a row of `memory_schema_versions`; a database is at the highest version
+recorded there (0 when the table is missing: a file of the first release, or a new one).
+Pending steps run in ONE transaction under a lock every process honours (PostgreSQL: an
+advisory lock; SQLite: the file's write lock, taken by `BEGIN IMMEDIATE`), and the version is
+read again once the lock is held, so processes starting at once apply each step exactly once.
+Both back ends have transactional DDL, so a step that fails leaves the schema as it was.
+
+Why not Alembic: the schema is a few additive tables next to the SDK's, and the steps must
+adopt tables that the first release or the SDK itself created (create what is missing, keep
+what exists). Alembic would bring its own dependency, configuration tree and version table
+and its autogenerate would want to manage tables we must not alter; a version table with
+ordered steps does all we need in a page of code. A new step is a new `mNNN_*.py` module
+with `NAME` and `upgrade(conn)`, appended to `STEPS`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from types import ModuleType
+
+from sqlalchemy import Connection, func, inspect, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..errors import StoreError
+from ..schema import now, schema_versions
+from . import m001_history, m002_history_positions
+
+log = logging.getLogger(__name__)
+
+STEPS: tuple[ModuleType, ...] = (m001_history, m002_history_positions)
+LATEST = len(STEPS)
+
+
+def applied_version(conn: Connection) -> int:
+    """The schema version of the database `conn` is connected to (0: none recorded)."""
+    if not inspect(conn).has_table(schema_versions.name):
+        return 0
+    return conn.execute(select(func.max(schema_versions.c.version))).scalar() or 0
+
+
+def _upgrade(conn: Connection) -> list[str]:
+    version = applied_version(conn)
+    if version > LATEST:
+        raise StoreError(
+            f"the memory database is at schema version {version}, newer than this bot "
+            f"knows ({LATEST}); upgrade the bot, or point it at another database"
+        )
+    schema_versions.create(conn, checkfirst=True)
+    applied = []
+    for number, step in enumerate(STEPS[version:], start=version + 1):
+        step.upgrade(conn)
+        conn.execute(
+            schema_versions.insert().values(version=number, name=step.NAME, applied_at=now())
+        )
+        applied.append(f"{number} ({step.NAME})")
+    return applied
+
+
+async def migrate(
+    conn: AsyncConnection, lock_schema: Callable[[AsyncConnection], Awaitable[None]]
+) -> list[str]:
+    """Apply every pending step on `conn`, which is in a write transaction that the caller
+    commits; `lock_schema` takes the cross-process schema lock. Returns the steps applied."""
+    await lock_schema(conn)
+    applied = await conn.run_sync(_upgrade)
+    if applied:
+        log.info("memory schema upgraded: %s", ", ".join(applied))
+    return applied

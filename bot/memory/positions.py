@@ -1,0 +1,145 @@
+"""Kept history positions: each user's item count and every MARK_STRIDE-th item's id, so a
+`!history` page at any depth is two indexed reads (keyset by id), never a count or OFFSET.
+
+The SDK may append (or pop) rows itself, outside our commits. The kept state records the id
+of the newest item it has seen; when that differs from the newest stored id, positions are
+brought up to date (appended rows indexed; anything else rebuilt) before they are used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .schema import MARK_STRIDE, agent_messages, history_counts, history_marks
+
+_messages = agent_messages.c
+
+
+@dataclass(frozen=True)
+class KeptCount:
+    items: int
+    up_to_date: bool
+
+
+def _newest_id(user_key: str, before: int | None = None) -> Any:
+    query = select(func.max(_messages.id)).where(_messages.session_id == user_key)
+    if before is not None:
+        query = query.where(_messages.id < before)
+    return query.scalar_subquery()
+
+
+def _kept(user_key: str) -> tuple[object, object]:
+    mine = history_counts.c.user_key == user_key
+    return (
+        select(history_counts.c.item_count).where(mine).scalar_subquery(),
+        select(history_counts.c.last_id).where(mine).scalar_subquery(),
+    )
+
+
+async def kept_count(conn: AsyncConnection, user_key: str) -> KeptCount:
+    """The kept item count, and whether it covers exactly the rows stored now."""
+    items, last_id = _kept(user_key)
+    row = (await conn.execute(select(items, last_id, _newest_id(user_key)))).one()
+    kept_items, kept_last, newest = row
+    if kept_items is None:
+        return KeptCount(0, newest is None)
+    return KeptCount(kept_items, kept_last == newest)
+
+
+async def extend(conn: AsyncConnection, user_key: str, new_ids: Sequence[int]) -> None:
+    """Index the rows this transaction just inserted (ids ascending, the newest of the
+    user). Falls back to `reconcile` when rows it has not seen were stored before them."""
+    counts = history_counts.c
+    # The usual case in one statement: the kept state ends right where the new rows begin.
+    bumped = await conn.scalar(
+        update(history_counts)
+        .where(counts.user_key == user_key, counts.last_id == _newest_id(user_key, new_ids[0]))
+        .values(item_count=counts.item_count + len(new_ids), last_id=new_ids[-1])
+        .returning(counts.item_count)
+    )
+    if bumped is not None:
+        await _mark(conn, user_key, bumped - len(new_ids), new_ids)
+        return
+    await reconcile(conn, user_key)
+
+
+async def reconcile(conn: AsyncConnection, user_key: str) -> None:
+    """Bring the user's positions up to date with the rows stored now (in a write
+    transaction): rows appended after the newest seen one are indexed; if that row is gone
+    (the SDK popped or replaced items), positions are rebuilt from scratch."""
+    kept = (
+        await conn.execute(
+            select(history_counts.c.item_count, history_counts.c.last_id).where(
+                history_counts.c.user_key == user_key
+            )
+        )
+    ).first()
+    if kept is not None:
+        still_there = await conn.scalar(
+            select(exists().where(_messages.session_id == user_key, _messages.id == kept.last_id))
+        )
+        if still_there:
+            ids = await _ids(conn, user_key, after=kept.last_id)
+            if ids:
+                await _index(conn, user_key, kept.item_count, ids, new=False)
+            return
+    await forget(conn, user_key)
+    ids = await _ids(conn, user_key)
+    if ids:
+        await _index(conn, user_key, 0, ids, new=True)
+
+
+async def forget(conn: AsyncConnection, user_key: str) -> None:
+    """Drop the user's kept positions."""
+    await conn.execute(delete(history_marks).where(history_marks.c.user_key == user_key))
+    await conn.execute(delete(history_counts).where(history_counts.c.user_key == user_key))
+
+
+def page_start(user_key: str, position: int) -> tuple[object, int]:
+    """(the id of the nearest mark at or before `position`, as a scalar subquery; how many
+    items lie from that mark to `position`)."""
+    mark = (position - 1) // MARK_STRIDE * MARK_STRIDE + 1
+    message_id = (
+        select(history_marks.c.message_id)
+        .where(history_marks.c.user_key == user_key, history_marks.c.position == mark)
+        .scalar_subquery()
+    )
+    return message_id, position - mark
+
+
+async def _ids(conn: AsyncConnection, user_key: str, after: int = 0) -> list[int]:
+    rows = await conn.execute(
+        select(_messages.id)
+        .where(_messages.session_id == user_key, _messages.id > after)
+        .order_by(_messages.id)
+    )
+    return list(rows.scalars())
+
+
+async def _mark(conn: AsyncConnection, user_key: str, items: int, ids: Sequence[int]) -> None:
+    """Store the marks that fall among `ids`, the items after the first `items`."""
+    marks = [
+        {"user_key": user_key, "position": items + n + 1, "message_id": message_id}
+        for n, message_id in enumerate(ids)
+        if (items + n) % MARK_STRIDE == 0
+    ]
+    if marks:
+        await conn.execute(insert(history_marks), marks)
+
+
+async def _index(
+    conn: AsyncConnection, user_key: str, items: int, ids: Sequence[int], *, new: bool
+) -> None:
+    await _mark(conn, user_key, items, ids)
+    values = {"item_count": items + len(ids), "last_id": ids[-1]}
+    if new:
+        await conn.execute(insert(history_counts).values(user_key=user_key, **values))
+    else:
+        await conn.execute(
+            update(history_counts).where(history_counts.c.user_key == user_key).values(**values)
+        )

@@ -1,0 +1,133 @@
+"""Versioned migrations: a file of the first release opens with nothing lost, several processes
+may migrate at once, and a database the bot cannot use is refused with one line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_store import turn
+
+from bot.memory import SqlMemoryStore, StoreError
+from bot.memory.migrations import LATEST, STEPS
+
+FIXTURE = Path(__file__).parent / "fixtures" / "memory-v0.1.db"
+REPO = Path(__file__).resolve().parents[2]
+V01_USERS = {
+    "console:ada": ({"name": "Ada", "city": "Lisbon"}, 10),
+    "discord:42": ({"name": "Grace", "city": "Porto"}, 12),
+    "console:ünïcødé": ({"name": "Zoë"}, 4),
+}
+
+
+def read_raw(db: Path) -> dict[str, list[dict]]:
+    """Each user's history straight from the file, as the first release stored it."""
+    # immutable: reading the committed fixture must not create -wal/-shm files beside it.
+    with sqlite3.connect(f"file:{db}?mode=ro&immutable=1", uri=True) as conn:
+        rows = conn.execute("SELECT session_id, message_data FROM agent_messages ORDER BY id")
+        history: dict[str, list[dict]] = {}
+        for user, data in rows:
+            history.setdefault(user, []).append(json.loads(data))
+    return history
+
+
+@pytest.fixture
+def v01_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "old" / "memory.db"
+    target.parent.mkdir(mode=0o700)
+    shutil.copyfile(FIXTURE, target)
+    return target
+
+
+async def test_a_file_of_the_first_release_opens_with_everything_intact(v01_copy: Path) -> None:
+    before = read_raw(v01_copy)
+    assert {user: len(items) for user, items in before.items()} == {
+        user: count for user, (_, count) in V01_USERS.items()
+    }
+    async with SqlMemoryStore(v01_copy) as store:
+        for user, (facts, count) in V01_USERS.items():
+            assert await store.facts(user) == facts
+            assert await store.all_items(user) == before[user]
+            page = await store.history_page(user, 1, 10)
+            assert page.total == count
+            assert page.items == before[user][-10:]
+        # Still writable, and the old history is read with the new.
+        await store.commit_turn("console:ada", turn(1), {"city": "Porto"})
+        assert await store.all_items("console:ada") == before["console:ada"] + turn(1)
+        assert (await store.history_page("console:ada", 2, 10)).items == before["console:ada"][:2]
+    with sqlite3.connect(v01_copy) as conn:
+        versions = conn.execute("SELECT version FROM memory_schema_versions ORDER BY 1").fetchall()
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert [v for (v,) in versions] == list(range(1, LATEST + 1))
+    assert "user_history_counts" not in tables  # replaced by the kept positions
+    # The committed fixture itself is never touched.
+    assert read_raw(FIXTURE) == before
+
+
+async def test_opening_twice_applies_each_step_once(open_memory) -> None:  # type: ignore[no-untyped-def]
+    async with open_memory() as store:
+        await store.commit_turn("u", turn(1), {"name": "Ada"})
+    async with open_memory() as again:
+        await again.migrate()
+        assert await again.all_items("u") == turn(1)
+        async with again.engine.connect() as conn:
+            from sqlalchemy import text
+
+            rows = await conn.execute(text("SELECT version FROM memory_schema_versions"))
+            assert sorted(rows.scalars()) == list(range(1, len(STEPS) + 1))
+
+
+def test_several_processes_migrating_one_new_file_at_once(tmp_path: Path) -> None:
+    db = tmp_path / "data" / "memory.db"
+    env = {**os.environ, "MEMORY_DB_PATH": str(db), "PYTHONPATH": str(REPO)}
+    env.pop("DATABASE_URL", None)
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bot", "migrate"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    for run in runs:
+        _, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err
+    with sqlite3.connect(db) as conn:
+        versions = conn.execute("SELECT version FROM memory_schema_versions ORDER BY 1").fetchall()
+    assert [v for (v,) in versions] == list(range(1, LATEST + 1))
+
+
+async def test_a_newer_schema_is_refused(db_path: Path) -> None:
+    async with SqlMemoryStore(db_path):
+        pass
+    with sqlite3.connect(db_path) as conn:
+        conn.execute(
+            "INSERT INTO memory_schema_versions VALUES (?, 'from the future', '2030-01-01')",
+            (LATEST + 1,),
+        )
+    with pytest.raises(StoreError) as raised:
+        await SqlMemoryStore(db_path).open()
+    assert "newer than this bot knows" in str(raised.value)
+
+
+async def test_an_unreachable_postgresql_is_refused_with_one_line() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql+asyncpg://bot:s3cret-pw@127.0.0.1:{port}/memory"
+    with pytest.raises(StoreError) as raised:
+        await asyncio.wait_for(SqlMemoryStore(url).open(), 60)
+    message = str(raised.value)
+    assert f"cannot reach PostgreSQL at 127.0.0.1:{port}" in message
+    assert "DATABASE_URL" in message and "s3cret-pw" not in message and "\n" not in message

@@ -1,0 +1,109 @@
+"""The SDK's own session classes and the bot share history, in both directions, on both back
+ends: `SQLiteSession(user_key, path)` on the SQLite file, `SQLAlchemySession` on PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from agents import SQLiteSession
+from agents.extensions.memory import SQLAlchemySession
+from agents.memory import SessionABC
+from sqlalchemy import text
+from test_store import turn
+
+from bot.memory import SqlMemoryStore
+
+
+@contextlib.asynccontextmanager
+async def sdk_session(
+    store: SqlMemoryStore, memory_target: str | Path, user_key: str
+) -> AsyncIterator[SessionABC]:
+    """The SDK's session for this back end, as an application using the SDK alone opens it."""
+    if store.dialect == "sqlite":
+        session = SQLiteSession(user_key, memory_target)
+        try:
+            yield session
+        finally:
+            session.close()
+    else:
+        yield SQLAlchemySession(user_key, engine=store.engine)
+
+
+async def test_the_sdk_reads_what_the_bot_wrote(
+    store: SqlMemoryStore, memory_target: str | Path
+) -> None:
+    await store.commit_turn("console:ada", turn(1, with_call=True), {"name": "Ada"})
+    await store.commit_turn("console:ada", turn(2), {})
+    async with sdk_session(store, memory_target, "console:ada") as sdk:
+        assert await sdk.get_items() == turn(1, with_call=True) + turn(2)
+        assert await sdk.get_items(limit=2) == turn(2)
+
+
+async def test_the_bot_reads_what_the_sdk_wrote(
+    store: SqlMemoryStore, memory_target: str | Path
+) -> None:
+    # A user the bot has never seen, and one whose kept positions the SDK's rows outdate.
+    await store.commit_turn("console:bob", turn(0), {})
+    assert (await store.history_page("console:bob", 1, 10)).total == 2
+    for user in ("console:ada", "console:bob"):
+        async with sdk_session(store, memory_target, user) as sdk:
+            await sdk.add_items(turn(1, with_call=True))
+            await sdk.add_items(turn(2))
+    assert await store.all_items("console:ada") == turn(1, with_call=True) + turn(2)
+    assert await store.recent_items("console:ada", 1) == turn(2)
+    page = await store.history_page("console:bob", 1, 3)
+    assert (page.total, page.pages) == (8, 3)
+    assert page.items == turn(1, with_call=True)[-1:] + turn(2)
+    assert (await store.history_page("console:bob", 3, 3)).items == turn(0)
+    assert (await store.export("console:ada"))["history"] == turn(1, with_call=True) + turn(2)
+    # The bot's next turn follows the SDK's rows, and positions stay right.
+    await store.commit_turn("console:bob", turn(3), {})
+    page = await store.history_page("console:bob", 1, 3)
+    assert (page.total, page.items) == (10, turn(2)[-1:] + turn(3))
+
+
+async def test_pages_follow_the_sdk_taking_items_back(
+    store: SqlMemoryStore, memory_target: str | Path
+) -> None:
+    for n in range(3):
+        await store.commit_turn("u", turn(n), {})
+    async with sdk_session(store, memory_target, "u") as sdk:
+        assert await sdk.pop_item() == turn(2)[-1]
+        assert await sdk.pop_item() == turn(2)[0]
+    page = await store.history_page("u", 1, 2)
+    assert (page.total, page.items) == (4, turn(1))
+    await store.commit_turn("u", turn(5), {})
+    assert (await store.history_page("u", 1, 2)).items == turn(5)
+    assert await store.all_items("u") == turn(0) + turn(1) + turn(5)
+
+
+async def test_rows_are_exactly_what_the_sdk_writes(
+    store: SqlMemoryStore, memory_target: str | Path
+) -> None:
+    await store.commit_turn("ours", turn(1, with_call=True), {})
+    async with sdk_session(store, memory_target, "sdk") as sdk:
+        await sdk.add_items(turn(1, with_call=True))
+    async with store.engine.connect() as conn:
+        rows = {
+            key: (
+                await conn.execute(
+                    text(
+                        "SELECT message_data FROM agent_messages WHERE session_id = :k ORDER BY id"
+                    ),
+                    {"k": key},
+                )
+            )
+            .scalars()
+            .all()
+            for key in ("ours", "sdk")
+        }
+        sessions = (
+            (await conn.execute(text("SELECT session_id FROM agent_sessions ORDER BY 1")))
+            .scalars()
+            .all()
+        )
+    assert rows["ours"] == rows["sdk"]
+    assert "\\u2713" in rows["ours"][0]  # the SDK's ensure_ascii serialisation
+    assert sessions == ["ours", "sdk"]
