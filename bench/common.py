@@ -51,7 +51,7 @@ class Sizes:
     deep_samples: int = 300
     window_turns: int = 500
     durability_turns: int = 20
-    pg_throughput_users: int = 2000
+    pg_throughput_users: int = 1000
 
     @classmethod
     def from_env(cls) -> Sizes:
