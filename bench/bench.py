@@ -40,7 +40,7 @@ from load import (  # noqa: E402
 )
 from memory_figs import many_users, measure_deep_page, measure_history, measure_window  # noqa: E402
 from overhead import measure_core, measure_frontend  # noqa: E402
-from paths import console_path, discord_path, plugged_paths  # noqa: E402
+from paths import console_path, discord_path, measure_plugged, plugged_paths  # noqa: E402
 from pg import measure_pg  # noqa: E402
 
 # figure: (comparison, goal). "record" figures have no goal and print as such.
@@ -147,11 +147,6 @@ async def run(work: Path, sizes: Sizes) -> tuple[dict[str, Any], list[str]]:
         async with opener(settings, ToolTurnModel(), users) as path:
             return await measure_frontend(name, path, sizes)
 
-    async def plugged(name: str, open_path: Any) -> dict[str, Any]:
-        settings = bench_settings(work / f"{name}.db", history_window=sizes.window)
-        async with open_path(settings, ToolTurnModel()) as path:
-            return await measure_frontend(name, path, sizes)
-
     async def sync(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return fn()
 
@@ -161,8 +156,10 @@ async def run(work: Path, sizes: Sizes) -> tuple[dict[str, Any], list[str]]:
         ("Discord path", lambda: frontend("discord", discord_path, users=sizes.users)),
         ("console path", lambda: frontend("console", console_path, users=1)),
     ]
-    for name, open_path in plugged_paths().items():
-        sections.append((f"{name} path", lambda n=name, o=open_path: plugged(n, o)))
+    for name, opener in plugged_paths().items():
+        sections.append(
+            (f"{name} path", lambda n=name, o=opener: measure_plugged(n, o, work, sizes))
+        )
     sections += [
         ("throughput", lambda: measure_throughput(work, sizes)),
         ("concurrency", lambda: measure_concurrency(work, sizes)),
@@ -185,7 +182,7 @@ async def run(work: Path, sizes: Sizes) -> tuple[dict[str, Any], list[str]]:
             traceback.print_exc()
         print(f"[bench] {title}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
     if "slack_overhead_ratio" not in results:
-        results["slack_skipped"] = "no bench/slack_path.py with open_path(settings, model)"
+        results["slack_skipped"] = "no bench/slack_path.py with slack_path(db) (see paths.py)"
     return results, errors
 
 

@@ -125,21 +125,26 @@ class FrontEndPath:
     db: Path | None = None
 
 
+def question(i: int) -> str:
+    return f"question {i}"
+
+
 async def measure_send(
     name: str,
     send: Callable[[int, str], Awaitable[None]],
     turn: Callable[[int, str], Awaitable[None]],
     sizes: Sizes,
+    text: Callable[[int], str] = question,
 ) -> dict[str, Any]:
     """`<name>_overhead_ratio`: `send(user, text)` through a front end ÷ `turn(user, text)`
-    straight into ChatService, alternating per sample."""
+    straight into ChatService, alternating per sample (the hook any front end plugs into)."""
     users = sizes.users
 
     async def front(i: int) -> None:
-        await send(i % users, f"question {i}")
+        await send(i % users, text(i))
 
     async def core(i: int) -> None:
-        await turn(i % users, f"question {i}")
+        await turn(i % users, text(i))
 
     front_times, core_times = await alternate([front, core], sizes.samples, sizes.warmup)
     return {

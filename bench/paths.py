@@ -1,18 +1,24 @@
-"""The front ends wired for the bench: Discord (the real bot under dpytest) and the console.
+"""The front ends wired for the bench: Discord (the real bot under dpytest), the console, and
+any front end that brings its own path module.
 
-Each is an async context manager yielding a `FrontEndPath`. Another front end joins the
-bench the same way: a module `bench/<name>_path.py` with
+Discord and the console are async context managers yielding a `FrontEndPath` (their
+baseline is `ChatService.turn` on the very service they drive). Another front end joins
+the bench with a module `bench/<name>_path.py` exposing
 
-    def open_path(settings: Settings, model: Model) -> AsyncContextManager[FrontEndPath]
+    <name>_path(db: Path) -> AsyncContextManager[send]   # send(user_id: str, text: str)
 
-(the Slack front end's is `bench/slack_path.py`); `bench.py` measures every such module as
-`<name>_overhead_ratio` against `ChatService.turn` on the service it drives.
+which runs the whole front end on the memory file `db` with the offline model and no rate
+limit; `send` returns once the reply has gone out. `bench.py` finds such modules and reports
+`<name>_overhead_ratio` against `ChatService.turn` (offline model, no rate limit) on a file
+beside it, alternating per sample (`measure_plugged`). The Slack front end's is
+`bench/slack_path.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import io
 import queue
 import sys
@@ -21,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from agents import Model
-from common import ROOT
-from overhead import FrontEndPath, WrongAnswer
+from common import ROOT, Sizes, bench_settings
+from overhead import FrontEndPath, WrongAnswer, measure_send
 
+from bot.core.agent import offline_model
 from bot.core.chat import ChatService
 from bot.frontends.console import run_console
 from bot.memory import open_store
@@ -151,11 +158,38 @@ async def console_path(settings: Settings, model: Model, users: int) -> AsyncIte
 
 
 def plugged_paths() -> dict[str, Any]:
-    """Front ends that brought their own `bench/<name>_path.py` (e.g. Slack), by name."""
+    """Front ends that brought their own `bench/<name>_path.py`, by name."""
     found: dict[str, Any] = {}
     for file in sorted(Path(__file__).parent.glob("*_path.py")):
         name = file.stem.removesuffix("_path")
-        module = __import__(file.stem)
-        if callable(getattr(module, "open_path", None)):
-            found[name] = module.open_path
+        opener = getattr(importlib.import_module(file.stem), file.stem, None)
+        if callable(opener):
+            found[name] = opener
     return found
+
+
+def ada_or_city(i: int) -> str:
+    # The offline model saves a fact, then reads it back: both tools run, as for a person.
+    return "I'm Ada from Lisbon" if i % 2 == 0 else "What's my city?"
+
+
+async def measure_plugged(name: str, opener: Any, work: Path, sizes: Sizes) -> dict[str, Any]:
+    """`<name>_overhead_ratio` of a plugged-in front end (see the module docstring)."""
+    settings = bench_settings(
+        work / f"{name}-core.db", history_window=sizes.window, rate_limit_per_minute=0
+    )
+    async with opener(work / f"{name}.db") as send, open_store(settings) as store:
+        service = ChatService.from_settings(store, settings, offline_model())
+
+        async def front(i: int, text: str) -> None:
+            await send(f"U{i}", text)
+
+        async def turn(i: int, text: str) -> None:
+            result = await service.turn(f"{name}:U{i}", text)
+            if not result.ok:
+                raise WrongAnswer(f"the baseline turn failed: {result.reply}")
+
+        try:
+            return await measure_send(name, front, turn, sizes, ada_or_city)
+        finally:
+            await service.aclose()
