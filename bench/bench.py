@@ -67,12 +67,15 @@ GOALS: dict[str, tuple[str, Any]] = {
 }
 # Figures that depend on the store (bot/memory/) and change when it is rewritten.
 STORE_DEPENDENT = (
-    "stall_ratio",
-    "history_deep_page_ratio",
-    "pg_throughput_ratio",
-    "pg_history_deep_page_ratio",
     "core_overhead_ratio",
     "throughput_ratio",
+    "commits/fsyncs per turn",
+    "stall_ratio",
+    "loop_lag_ms_p99",
+    "history_deep_page_ratio",
+    "history_ratio_10000_vs_100",
+    "fds/RSS after 10,000 users",
+    "every pg_ figure",
 )
 
 
