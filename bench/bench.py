@@ -156,7 +156,7 @@ async def run(work: Path, sizes: Sizes) -> tuple[dict[str, Any], list[str]]:
     sections: list[Section] = [
         ("noise and core overhead", lambda: measure_core(work, sizes)),
         ("commits and fsyncs per turn", lambda: sync(lambda: durability(work, sizes))),
-        ("Discord path", lambda: frontend("discord", discord_path, users=sizes.users)),
+        ("Discord path", lambda: frontend("discord", discord_path, users=sizes.ratio_users)),
         ("console path", lambda: frontend("console", console_path, users=1)),
     ]
     for name, opener in plugged_paths().items():

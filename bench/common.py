@@ -64,6 +64,12 @@ class Sizes:
         return cls(**values)
 
     @property
+    def ratio_users(self) -> int:
+        """Users per side in the ratio runs: at least `users`, and enough that none of them
+        sends more than 15 of their turns (well under the shipped 20 a minute) in a run."""
+        return max(self.users, math.ceil((self.samples + self.warmup) / 15))
+
+    @property
     def per_page(self) -> int:
         return 10
 

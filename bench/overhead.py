@@ -92,7 +92,7 @@ async def core_sides(
 
 async def measure_core(work: Path, sizes: Sizes) -> dict[str, Any]:
     """noise_ratio and core_overhead_ratio from one alternating run of three sides."""
-    async with core_sides(work, sizes.users, sizes.window) as (sides, _files):
+    async with core_sides(work, sizes.ratio_users, sizes.window) as (sides, _files):
         bare, bare_again, bot = await alternate(
             [sides["bare"], sides["bare_again"], sides["bot"]], sizes.samples, sizes.warmup
         )
@@ -138,7 +138,7 @@ async def measure_send(
 ) -> dict[str, Any]:
     """`<name>_overhead_ratio`: `send(user, text)` through a front end ÷ `turn(user, text)`
     straight into ChatService, alternating per sample (the hook any front end plugs into)."""
-    users = sizes.users
+    users = sizes.ratio_users
 
     async def front(i: int) -> None:
         await send(i % users, text(i))
@@ -157,8 +157,8 @@ async def measure_send(
 async def measure_frontend(name: str, path: FrontEndPath, sizes: Sizes) -> dict[str, Any]:
     """Seed both kinds of user alike, then `measure_send` against `path.service.turn`."""
     if path.db is not None:
-        keys = [path.sender_key(i) for i in range(sizes.users)]
-        keys += [path.baseline_key(i) for i in range(sizes.users)]
+        keys = [path.sender_key(i) for i in range(sizes.ratio_users)]
+        keys += [path.baseline_key(i) for i in range(sizes.ratio_users)]
         await seed_sqlite(path.db, sorted(set(keys)), sizes.window * 4)
 
     async def turn(i: int, text: str) -> None:
