@@ -152,7 +152,7 @@ def bench_settings(db: Path, **overrides: Any) -> Settings:
         "memory_db_path": db,
         "bot_model": "offline",  # describes an offline model: no streaming, no client
         "chat_channel_ids": "*",
-        "database_url": "",
+        "database_url": None,  # SQLite unless the caller passes a URL
     }
     values.update(overrides)
     return Settings(env_file=None, **values)

@@ -20,11 +20,11 @@ import asyncio
 import contextlib
 import importlib
 import io
-import queue
+import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from agents import Model
 from common import ROOT, Sizes, bench_settings
@@ -71,23 +71,6 @@ async def discord_path(settings: Settings, model: Model, users: int) -> AsyncIte
         await stop_bot(bot)
 
 
-class _Lines(io.TextIOBase):
-    """The console's stdin: `readline` blocks (in the console's reader thread) until the
-    bench hands it a line."""
-
-    def __init__(self) -> None:
-        self.lines: queue.Queue[str] = queue.Queue()
-
-    def readable(self) -> bool:
-        return True
-
-    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
-        return self.lines.get()
-
-    def isatty(self) -> bool:
-        return False
-
-
 class _Replies(io.TextIOBase):
     """The console's stdout: collects what it prints; the console's flush at the end of a
     reply resolves the bench's wait for it."""
@@ -119,42 +102,55 @@ def _resolve(future: asyncio.Future[str], value: str) -> None:
         future.set_result(value)
 
 
+def _input_pipe() -> tuple[TextIO, int]:
+    """A real pipe: its read end is the console's stdin (read as a piped file is), its write
+    end is where the bench writes each line."""
+    read_fd, write_fd = os.pipe()
+    return open(read_fd, encoding="utf-8"), write_fd
+
+
 @contextlib.asynccontextmanager
 async def console_path(settings: Settings, model: Model, users: int) -> AsyncIterator[FrontEndPath]:
     """`run_console` as `python -m bot console` runs it (no per-user rate limit; what each
     turn stored is printed), reading lines handed to its stdin one at a time. A console has
-    one user, so every sample is that user; the baseline is one other console user."""
+    one user, so every sample is that user; the baseline is one other console user. Lines go
+    in through an OS pipe, replies come out of a stdout whose flush ends each wait."""
     del users  # one person per console
+    stdin, write_fd = _input_pipe()
     async with open_store(settings) as store:
         service = ChatService.from_settings(store, settings, model, rate_limited=False)
-        stdin = _Lines()
         stdout = _Replies(asyncio.get_running_loop())
-        console = asyncio.create_task(
-            run_console(
-                service, "bench", show_added=settings.show_turn_embed, stdin=stdin, stdout=stdout
+        with stdin:
+            console = asyncio.create_task(
+                run_console(
+                    service,
+                    "bench",
+                    show_added=settings.show_turn_embed,
+                    stdin=stdin,
+                    stdout=stdout,
+                )
             )
-        )
 
-        async def send(i: int, text: str) -> None:
-            stdout.done = asyncio.get_running_loop().create_future()
-            stdin.lines.put(text + "\n")
-            printed = await stdout.done
-            stdout.done = None
-            if f"bot> answer to {text}" not in printed:
-                raise WrongAnswer(f"the console printed {printed[:200]!r} for {text!r}")
+            async def send(i: int, text: str) -> None:
+                stdout.done = asyncio.get_running_loop().create_future()
+                os.write(write_fd, (text + "\n").encode())
+                printed = await stdout.done
+                stdout.done = None
+                if f"bot> answer to {text}" not in printed:
+                    raise WrongAnswer(f"the console printed {printed[:200]!r} for {text!r}")
 
-        try:
-            yield FrontEndPath(
-                send=send,
-                service=service,
-                sender_key=lambda i: "console:bench",
-                baseline_key=lambda i: "console:baseline",
-                db=settings.memory_db_path,
-            )
-        finally:
-            stdin.lines.put("")  # end of input: the console returns
-            await asyncio.wait_for(console, 10)
-            await service.aclose()
+            try:
+                yield FrontEndPath(
+                    send=send,
+                    service=service,
+                    sender_key=lambda i: "console:bench",
+                    baseline_key=lambda i: "console:baseline",
+                    db=settings.memory_db_path,
+                )
+            finally:
+                os.close(write_fd)  # end of input: the console returns
+                await asyncio.wait_for(console, 10)
+                await service.aclose()
 
 
 def plugged_paths() -> dict[str, Any]:

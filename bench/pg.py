@@ -22,19 +22,23 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import pg_server  # noqa: E402
 
+try:  # newer layout: finding (and installing) PostgreSQL lives in tests/pg_install.py
+    from pg_install import find_bindir  # noqa: E402
+except ImportError:
+    from pg_server import find_bindir  # noqa: E402
+
 DURABLE_OPTIONS = "-c max_connections=200 -c shared_buffers=64MB"
 
 
 @contextlib.contextmanager
 def durable_server() -> Iterator[tuple[Any, str]]:
-    """(server, "") when PostgreSQL runs, else (None, why not). Never installs anything: the
-    tests install PostgreSQL with apt-get when it is missing; the bench only uses it."""
-    bindir = pg_server.find_bindir()
+    """(server, "") when PostgreSQL runs, else (None, why not). Never installs anything."""
+    bindir = find_bindir()
     if bindir is None:
         yield (
             None,
-            "PostgreSQL programs (initdb, pg_ctl) not found; set PG_BINDIR, or run the tests"
-            " once (they install PostgreSQL)",
+            "PostgreSQL programs (initdb, pg_ctl) not found; install PostgreSQL or set"
+            " PG_BINDIR (the bench never installs it)",
         )
         return
     pg_server.SERVER_OPTIONS = DURABLE_OPTIONS
