@@ -26,8 +26,8 @@ test-deps: $(STAMP)
 	$(PY) tests/pg_install.py
 
 lint: $(STAMP)
-	$(PY) -m ruff check bot tests
-	$(PY) -m ruff format --check bot tests
+	$(PY) -m ruff check bot tests bench
+	$(PY) -m ruff format --check bot tests bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -32,15 +32,47 @@ def test_token_bucket_refills_and_warns_once_per_episode() -> None:
     assert limiter.acquire("u") is False  # a new episode is told again
 
 
+def test_quiet_users_are_forgotten_without_changing_any_answer() -> None:
+    clock = Clock()
+    limiter = RateLimiter(per_minute=2, clock=clock)
+    assert [limiter.acquire("spammer") for _ in range(3)] == [True, True, False]
+    for n in range(10_000):
+        assert limiter.acquire(f"user{n}") is True
+    assert len(limiter) == 10_001
+    # A full refill period later every bucket is full again: remembering them says nothing.
+    clock.now += limiter.full_after
+    assert limiter.acquire("newcomer") is True
+    assert len(limiter) == 1
+    # The spammer's bucket was dropped, and a dropped bucket is a full one.
+    assert [limiter.acquire("spammer") for _ in range(3)] == [True, True, False]
+
+
+def test_a_bucket_still_refilling_is_kept_while_older_full_ones_go() -> None:
+    clock = Clock()
+    limiter = RateLimiter(per_minute=60, clock=clock)  # one token a second
+    limiter.acquire("old")
+    clock.now += 30
+    for _ in range(60):
+        limiter.acquire("busy")  # empties the bucket, 30 s after "old"
+    assert limiter.acquire("busy") is False
+    clock.now += 30  # "old" is full again (60 s); "busy" has 30 of its 60 tokens back
+    limiter.acquire("other")
+    assert len(limiter) == 2  # "busy" and "other"
+    assert [limiter.acquire("busy") for _ in range(31)] == [True] * 30 + [False]
+
+
 async def test_too_long_message_is_refused_without_a_model_call(store: MemoryStore) -> None:
-    model = ScriptedModel()
+    model = ScriptedModel([[assistant_message("fits")]])
     service = ChatService(store, model, max_input_chars=10)
     result = await service.turn("u", "x" * 11)
     assert result.failure == "too_long"
     assert "limit is 10" in result.reply
     assert model.calls == ()
     assert await store.all_items("u") == []
-    assert (await service.turn("u", "y" * 10)).failure != "too_long"
+    # A message exactly at the limit runs: the model's one answer is the reply.
+    at_limit = await service.turn("u", "y" * 10)
+    assert (at_limit.ok, at_limit.reply) == (True, "fits")
+    model.assert_complete()
 
 
 async def test_rate_limited_messages_are_not_run_or_stored(store: MemoryStore) -> None:
@@ -55,17 +87,22 @@ async def test_rate_limited_messages_are_not_run_or_stored(store: MemoryStore) -
 
 async def test_queue_per_user_is_bounded(store: MemoryStore) -> None:
     release = asyncio.Event()
+    first_running = asyncio.Event()
 
     async def slow(call: ModelCall) -> list:
+        first_running.set()
         await release.wait()
         return [assistant_message("done")]
 
     model = ScriptedModel([ModelStep.respond(slow), ModelStep.respond(slow)])
     service = ChatService(store, model, max_queued_per_user=1)
     running = asyncio.create_task(service.turn("u", "first"))
-    await asyncio.sleep(0.05)
+    await first_running.wait()  # the first turn holds the user's lock, inside the model
     queued = asyncio.create_task(service.turn("u", "second"))
-    await asyncio.sleep(0.05)
+    # One pass of the loop: the queued turn runs straight to its wait on the user's lock
+    # (nothing before that wait suspends), so it is counted as queued from here on.
+    await asyncio.sleep(0)
+    assert not queued.done()
     refused = await service.turn("u", "third")
     assert refused.failure == "queue_full" and refused.reply == SLOW_DOWN
     release.set()
@@ -76,17 +113,22 @@ async def test_queue_per_user_is_bounded(store: MemoryStore) -> None:
 async def test_global_cap_on_concurrent_model_runs(store: MemoryStore) -> None:
     in_flight = 0
     peak = 0
+    # Model calls leave in pairs: with a cap of 2 every call finds a partner; a cap of 1
+    # would never let a pair form (the timeout fails the test), a missing cap lets more in.
+    pairs = asyncio.Barrier(2)
 
     async def measure(call: ModelCall) -> list:
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
-        await asyncio.sleep(0.05)
+        await pairs.wait()
         in_flight -= 1
         return [assistant_message("ok")]
 
     model = ScriptedModel([ModelStep.respond(measure) for _ in range(6)])
     service = ChatService(store, model, max_concurrent_turns=2)
-    results = await asyncio.gather(*(service.turn(f"u{n}", "hi") for n in range(6)))
-    assert all(r.ok for r in results)
+    async with asyncio.timeout(30):
+        results = await asyncio.gather(*(service.turn(f"u{n}", "hi") for n in range(6)))
+    assert [r.reply for r in results] == ["ok"] * 6
     assert peak == 2
+    model.assert_complete()

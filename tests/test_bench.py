@@ -1,0 +1,83 @@
+"""`make bench` end to end at smoke size: every figure is produced, with a verdict where it has
+a goal. No timing is asserted (the sizes are far too small, and the machine is shared)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+try:  # where the PostgreSQL programs are found (tests/pg_install.py in the newer layout)
+    from pg_install import find_bindir
+except ImportError:
+    from pg_server import find_bindir
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The figures issue 11 (and issue 9's loop-lag and deep-page figures) ask `make bench` for.
+FIGURES = (
+    "noise_ratio",
+    "core_overhead_ratio",
+    "commits_per_turn_bare_sdk",
+    "commits_per_turn_bot",
+    "discord_overhead_ratio",
+    "console_overhead_ratio",
+    "throughput_ratio",
+    "concurrency_ratio",
+    "concurrency_lower_bound_s",
+    "stall_ratio",
+    "rate_limiter_s_50000_users",
+    "loop_lag_ms_p99",
+    "history_deep_page_ratio",
+    "fds_after_10000_users",
+    "rss_mb_after_10000_users",
+    "history_at_100_ms_p99",
+    "history_at_10000_ms_p99",
+    "model_input_items_at_turn_500",
+)
+# Each side of each ratio reports its own distribution, with its run count.
+DISTRIBUTIONS = ("bare_sdk_turn", "core_turn", "discord_turn", "discord_core_turn")
+PG_FIGURES = ("pg_throughput_ratio", "pg_history_deep_page_ratio")
+
+
+def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    env = {**os.environ, "BENCH_QUICK": "1", "BENCH_DIR": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench.py"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=900,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert "errors" not in results
+    assert results["quick"] is True
+    assert results["file_system"] and not results["file_system"].startswith("unknown")
+    missing = [key for key in FIGURES if results.get(key) is None]
+    assert missing == []
+    for side in DISTRIBUTIONS:
+        assert results[f"{side}_runs"] == results["sizes"]["samples"]
+        assert results[f"{side}_ms_p99"] >= results[f"{side}_ms_p50"] > 0
+    # The ratios' sides really ran (a failed turn raises instead of being timed).
+    assert results["commits_per_turn_bot"] >= 1
+    assert results["errors_10000_users"] == 0
+    assert results["recalled_at_turn_500"] is True
+    # Every figure with a goal printed its verdict.
+    for key in ("core_overhead_ratio", "stall_ratio", "loop_lag_ms_p99"):
+        line = next(line for line in proc.stdout.splitlines() if line.startswith(key + " "))
+        assert line.rstrip().endswith(("PASS", "MISS")), line
+    if find_bindir() is None:
+        assert "not found" in results["pg_skipped"]
+    else:
+        assert [key for key in PG_FIGURES if results.get(key) is None] == []
+        assert results["pg_fsync"] == "on"
+    if (ROOT / "bench" / "slack_path.py").exists():
+        assert results["slack_overhead_ratio"] > 0
+    else:
+        assert "slack_path.py" in results["slack_skipped"]
