@@ -26,10 +26,11 @@ from agents import (
 from openai import AsyncOpenAI
 
 from ..memory import ForgetReport, HistoryPage, MemoryStore, TurnSession
+from ..memory.items import AppliedChange, MemorySource, UserMemory
 from .agent import UserContext, build_agent, make_client, retry_settings, select_model
 from .failures import Failure, classify_failure, describe_error, quiet_sdk_model_errors
 from .limits import RateLimiter
-from .render import render_forget, render_history
+from .render import render_forget, render_history, render_item_forgotten, render_memory
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 HISTORY_PAGE_SIZE = 10
 MAX_AGENT_STEPS = 6
 MAX_PAGE = 1_000_000
+PAUSED_NOTE = "(Memory is paused: nothing from this conversation is stored. {p}memory on resumes.)"
 SLOW_DOWN = (
     "You're sending messages faster than I can answer, so I skipped this one. "
     "Please slow down a little."
@@ -57,6 +59,9 @@ class TurnResult:
     ok: bool = True
     # The failure kind (see bot.failures) when not ok: timeout, rate_limited, ...
     failure: str | None = None
+    # What the turn changed in memory (saved, corrected, forgotten items).
+    changes: list[AppliedChange] = field(default_factory=list)
+    paused: bool = False  # memory is paused: nothing of this turn was stored
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,7 @@ class Reply:
     text: str
     added: list[TResponseInputItem] = field(default_factory=list)
     is_command: bool = False
+    changes: list[AppliedChange] = field(default_factory=list)
 
 
 class ChatService:
@@ -160,13 +166,21 @@ class ChatService:
                 del self._lock_users[user_key]
                 del self._locks[user_key]
 
-    async def turn(self, user_key: str, text: str, on_text: TextSink | None = None) -> TurnResult:
+    async def turn(
+        self,
+        user_key: str,
+        text: str,
+        on_text: TextSink | None = None,
+        *,
+        source: MemorySource | None = None,
+    ) -> TurnResult:
         """Run the agent for one message and store the turn, all or nothing.
 
         With `on_text` (and streaming on), reply text is passed to it as it arrives; the stored
         history is the same as for a non-streamed turn. Messages refused by the limits get a
         short reply (or, for repeated throttled messages, an empty one: send nothing) and are
-        neither run nor stored.
+        neither run nor stored. `source` says where the message came from (front end and
+        message id or link), kept with each memory item the turn saves.
         """
         refused = self._admit(user_key, text)
         if refused is not None:
@@ -179,12 +193,22 @@ class ChatService:
                 # that is a failed turn like any other, so it is taken inside the `try`.
                 async with self.store.turn_lock(user_key):
                     reply = await self._run(text, session, context, on_text)
-                    await self.store.commit_turn(user_key, session.pending, context.pending_facts)
+                    committed = await self.store.commit_turn(
+                        user_key, session.pending, context.changes, source=source
+                    )
             except Exception as exc:
                 failure = classify_failure(exc, timeout_s=self.timeout_s)
                 self._log_failure(user_key, failure, exc)
                 return TurnResult(reply=failure.message, ok=False, failure=failure.kind)
-            return TurnResult(reply=reply.strip() or "(no answer)", added=list(session.pending))
+            reply = reply.strip() or "(no answer)"
+            if not committed.stored:
+                reply += "\n" + PAUSED_NOTE.format(p=self.command_prefix)
+            return TurnResult(
+                reply=reply,
+                added=committed.items,
+                changes=committed.changes,
+                paused=not committed.stored,
+            )
 
     async def _run(
         self,
@@ -285,14 +309,39 @@ class ChatService:
         return facts, await self.store.history_page(user_key, page, per_page)
 
     async def history(self, user_key: str, page: int = 1) -> str:
-        """The rendered `!history` page for this user."""
-        return render_history(*await self.history_view(user_key, page))
+        """The rendered `!history` page for this user: memory items, then the conversation."""
+        page = min(page, MAX_PAGE)
+        memory = await self.store.memory(user_key)
+        stored = await self.store.history_page(user_key, page, HISTORY_PAGE_SIZE)
+        return render_history(memory, stored)
 
     async def forget(self, user_key: str) -> tuple[ForgetReport, str]:
         """Erase this user's memory; waits for their running turn so nothing reappears."""
         async with self._user_lock(user_key):
             report = await self.store.forget(user_key)
         return report, render_forget(report)
+
+    async def forget_item(self, user_key: str, which: str) -> tuple[AppliedChange | None, str]:
+        """Erase one memory item ("name", "city" or its number) and its value from stored
+        history; waits for the user's running turn so nothing reappears."""
+        async with self._user_lock(user_key):
+            change = await self.store.forget_item(user_key, which)
+        return change, render_item_forgotten(change, which.strip(), self.command_prefix)
+
+    async def memory(self, user_key: str) -> UserMemory:
+        """The user's memory items and whether memory is paused."""
+        return await self.store.memory(user_key)
+
+    async def set_memory_paused(self, user_key: str, paused: bool) -> str:
+        """Pause or resume the user's memory; the reply to show."""
+        await self.store.set_paused(user_key, paused)
+        p = self.command_prefix
+        if paused:
+            return (
+                "Memory is paused. I'll still answer, and can read what I already remember, "
+                f"but I won't store anything new (no history, no notes). {p}memory on resumes."
+            )
+        return f"Memory is on again: I'll remember our conversation. {p}memory off pauses it."
 
     async def export(self, user_key: str) -> dict[str, Any]:
         """Everything stored about this user, JSON-ready."""
@@ -308,15 +357,26 @@ class ChatService:
         p = self.command_prefix
         return "\n".join(
             [
-                "Talk to me normally; I remember your name and city, and our conversation.",
+                "Talk to me normally; I remember your name, your city, notes you ask me to "
+                "keep, and our conversation.",
+                f"{p}memory          list what I remember, each item with its number",
+                f"{p}memory off|on   pause memory (nothing new is stored) or resume it",
+                f"{p}forget <n>      erase one item: a number, or name, or city",
+                f"{p}forget          erase everything I've stored about you",
                 f"{p}history [page]  show what I've stored about you (page 1 is the newest)",
                 f"{p}export          everything I've stored about you, as JSON",
-                f"{p}forget          erase everything I've stored about you",
                 f"{p}help            this message",
             ]
         )
 
-    async def handle(self, user_key: str, text: str, on_text: TextSink | None = None) -> Reply:
+    async def handle(
+        self,
+        user_key: str,
+        text: str,
+        on_text: TextSink | None = None,
+        *,
+        source: MemorySource | None = None,
+    ) -> Reply:
         """One line from a text front end: a chat command, or a turn."""
         stripped = text.strip()
         if stripped.startswith(self.command_prefix):
@@ -325,7 +385,11 @@ class ChatService:
             if command == "history":
                 return Reply(await self._history_command(user_key, argument), is_command=True)
             if command == "forget":
+                if argument.strip():
+                    return Reply(await self._forget_command(user_key, argument), is_command=True)
                 return Reply((await self.forget(user_key))[1], is_command=True)
+            if command == "memory":
+                return Reply(await self._memory_command(user_key, argument), is_command=True)
             if command == "export":
                 return Reply(await self.export_json(user_key), is_command=True)
             if command == "help":
@@ -336,8 +400,23 @@ class ChatService:
             )
         if not stripped:
             return Reply("Say something and I'll answer.", is_command=True)
-        result = await self.turn(user_key, stripped, on_text)
-        return Reply(result.reply, added=result.added)
+        result = await self.turn(user_key, stripped, on_text, source=source)
+        return Reply(result.reply, added=result.added, changes=result.changes)
+
+    async def _forget_command(self, user_key: str, argument: str) -> str:
+        which = argument.strip().lower().lstrip("#")
+        if which not in ("name", "city") and not (which.isascii() and which.isdigit()):
+            p = self.command_prefix
+            return f"Usage: {p}forget (everything), or {p}forget name, city or a number."
+        return (await self.forget_item(user_key, which))[1]
+
+    async def _memory_command(self, user_key: str, argument: str) -> str:
+        state = argument.strip().lower()
+        if state in ("off", "on"):
+            return await self.set_memory_paused(user_key, state == "off")
+        if state:
+            return f"Usage: {self.command_prefix}memory [on|off]."
+        return render_memory(await self.memory(user_key), self.command_prefix)
 
     async def _history_command(self, user_key: str, argument: str) -> str:
         argument = argument.strip()

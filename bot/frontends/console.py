@@ -7,7 +7,7 @@ import sys
 from typing import TextIO
 
 from ..core.chat import ChatService
-from ..core.render import render_turn_added
+from ..core.render import render_changes, render_turn_added
 
 PROMPT = "you> "
 
@@ -57,4 +57,6 @@ async def run_console(
             print(f"bot> {reply.text}" if not reply.is_command else reply.text, file=stdout)
         if show_added and reply.added:
             print(render_turn_added(reply.added), file=stdout)
+        if reply.changes:
+            print(render_changes(reply.changes, service.command_prefix), file=stdout)
         stdout.flush()
