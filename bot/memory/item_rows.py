@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Text, delete, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .items import (
@@ -28,14 +28,30 @@ _settings = memory_settings.c
 
 
 async def load(conn: AsyncConnection, user_key: str) -> UserMemory:
-    settings = (
+    """The user's items and settings, in one statement (each is a round trip to the
+    driver): the user's key joined to their settings row and their items, if any."""
+    key = select(literal(user_key, Text).label("user_key")).subquery("k")
+    rows = (
         await conn.execute(
-            select(_settings.paused, _settings.next_number).where(_settings.user_key == user_key)
+            select(
+                _settings.paused,
+                _settings.next_number,
+                _items.number,
+                _items.kind,
+                _items.value,
+                _items.created_at,
+                _items.updated_at,
+                _items.source,
+                _items.source_ref,
+            )
+            .select_from(
+                key.outerjoin(memory_settings, _settings.user_key == key.c.user_key).outerjoin(
+                    memory_items, _items.user_key == key.c.user_key
+                )
+            )
+            .order_by(_items.number)
         )
-    ).first()
-    rows = await conn.execute(
-        select(memory_items).where(_items.user_key == user_key).order_by(_items.number)
-    )
+    ).all()
     items = [
         MemoryItem(
             number=row.number,
@@ -46,14 +62,17 @@ async def load(conn: AsyncConnection, user_key: str) -> UserMemory:
             source=MemorySource(row.source, row.source_ref),
         )
         for row in rows
+        if row.number is not None
     ]
-    if settings is None:
+    first = rows[0]
+    if first.next_number is None:
         return UserMemory(items, paused=False, next_number=1)
-    return UserMemory(items, paused=bool(settings.paused), next_number=settings.next_number)
+    return UserMemory(items, paused=bool(first.paused), next_number=first.next_number)
 
 
-async def paused(conn: AsyncConnection, user_key: str) -> bool:
-    return bool(await conn.scalar(select(_settings.paused).where(_settings.user_key == user_key)))
+def paused_column(user_key: str) -> Any:
+    """A column for a SELECT: whether the user's memory is paused (NULL: never set)."""
+    return select(_settings.paused).where(_settings.user_key == user_key).scalar_subquery()
 
 
 async def set_paused(

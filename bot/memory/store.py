@@ -180,7 +180,14 @@ class SqlMemoryStore:
         async def write() -> CommitResult:
             async with self._errors(), self._backend.write() as conn:
                 await self._backend.lock_user(conn, user_key)
-                paused = await item_rows.paused(conn, user_key)
+                # One read for the pause flag and the kept history positions: every
+                # statement is a round trip to the driver.
+                state = (
+                    await conn.execute(
+                        select(item_rows.paused_column(user_key), *positions.kept_columns(user_key))
+                    )
+                ).one()
+                paused = bool(state[0])
                 wanted = [c for c in memory_changes if c.action == "forget" or not paused]
                 applied = (
                     await item_rows.apply(
@@ -201,6 +208,8 @@ class SqlMemoryStore:
                 stored = [redact(i, forgotten) for i in items] if forgotten else list(items)
                 if stored:
                     await self._insert_history(conn, user_key, stored)
+                    kept = positions.kept_from(*state[1:])
+                    await positions.extend(conn, user_key, kept, len(stored))
                 return CommitResult(stored=True, changes=applied, items=stored)
 
         result = await finish(write())
@@ -225,10 +234,7 @@ class SqlMemoryStore:
             {"session_id": user_key, "message_data": dump_item(item, self.dialect)}
             for item in items
         ]
-        added = await conn.execute(
-            agent_messages.insert().returning(_messages.id, sort_by_parameter_order=True), rows
-        )
-        await positions.extend(conn, user_key, list(added.scalars()))
+        await conn.execute(agent_messages.insert(), rows)
 
     # --- memory items ---------------------------------------------------------------------
 
