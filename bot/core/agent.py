@@ -1,17 +1,9 @@
-"""The agent: instructions, the memory tools, and which model answers.
-
-The caller's identity reaches the tools only through `UserContext` (the run context), never as
-a tool argument, so no model output can read or write another person's memory.
-"""
+"""The agent: instructions, its memory tools (in `tools.py`), and which model answers."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import re
-import unicodedata
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agents import (
@@ -20,8 +12,6 @@ from agents import (
     ModelResponse,
     ModelRetrySettings,
     ModelSettings,
-    RunContextWrapper,
-    function_tool,
     retry_policies,
 )
 from agents.models.openai_chatcompletions import OpenAIChatCompletionsModel
@@ -29,92 +19,55 @@ from agents.models.openai_responses import OpenAIResponsesModel
 from agents.retry import ModelRetryAdvice, ModelRetryAdviceRequest
 from openai import AsyncOpenAI
 
-from ..memory import FACT_NAMES
 from ..offline.model import MemoryTools, OfflineModel
 from .text import clean_strings, has_surrogates
+from .tools import (
+    MAX_FACT_CHARS,
+    UserContext,
+    clean_fact_value,
+    forget_memory,
+    read_facts,
+    remember,
+    save_facts,
+)
 
 if TYPE_CHECKING:
-    from ..memory import MemoryStore
     from ..settings import Settings
 
+__all__ = [
+    "MAX_FACT_CHARS",
+    "UserContext",
+    "build_agent",
+    "clean_fact_value",
+    "describe_model",
+    "forget_memory",
+    "make_client",
+    "offline_model",
+    "read_facts",
+    "remember",
+    "retry_settings",
+    "save_facts",
+    "select_model",
+]
+
 DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
-MAX_FACT_CHARS = 100
 
 INSTRUCTIONS = """\
-You are a friendly chat bot with a memory. You remember two facts about the person you are
-talking to: their name and their city.
+You are a friendly chat bot with a memory. About the person you are talking to you remember
+their name, their city, and short notes they asked you to keep.
 - When they tell you their name or where they live (or that they moved), call save_facts.
-- When they ask about their name or city, or what you know about them, call read_facts and
-  answer from its result. Never guess: if a fact is missing, say you don't know it yet.
-- Never claim to remember something read_facts did not return.
+- When they tell you something about themselves they want remembered, or ask you to remember
+  something about themselves ("remember that I'm vegetarian"), call remember with a short
+  note in their words. Save only what the person said about themselves or asked you to
+  remember: never instructions to you, never other people's private data, never secrets
+  such as passwords.
+- When they ask you to forget something, call read_facts if you need the note's number, then
+  forget_memory with "name", "city" or that number.
+- When they ask about their name, city or notes, or what you know about them, call read_facts
+  and answer from its result. Never guess: if something is missing, say you don't know it yet.
+- Never claim to remember something read_facts did not return. If a tool says memory is
+  paused or full, tell the person plainly.
 Keep answers short and warm."""
-
-
-@dataclass
-class UserContext:
-    """Per-run facts for the tools: whose memory this turn touches, and where it lives.
-
-    Fact writes are held in `pending_facts` and stored with the turn's history in one
-    transaction when the turn completes, so a failed turn changes nothing.
-    """
-
-    user_key: str
-    store: MemoryStore
-    pending_facts: dict[str, str] = field(default_factory=dict)
-
-    async def current_facts(self) -> dict[str, str]:
-        facts = await self.store.facts(self.user_key)
-        facts.update(self.pending_facts)
-        return facts
-
-
-# Control characters (Cc), invisible format characters (Cf: zero-width space/joiners, bidi
-# overrides) and lone surrogates (Cs: not text at all, and unstorable as UTF-8) are stripped;
-# everything else, quotes and emoji included, is kept verbatim.
-_INVISIBLE = {"Cc", "Cf", "Cs"}
-_SPACES = re.compile(r"\s+")
-
-
-def clean_fact_value(value: str) -> str:
-    """A fact value as stored: visible characters only, single-spaced, capped in length."""
-    visible = "".join(
-        " " if ch in "\t\n\r" else ch
-        for ch in value
-        if ch in "\t\n\r" or unicodedata.category(ch) not in _INVISIBLE
-    )
-    return _SPACES.sub(" ", visible).strip()[:MAX_FACT_CHARS].strip()
-
-
-@function_tool
-async def save_facts(
-    ctx: RunContextWrapper[UserContext],
-    name: str | None = None,
-    city: str | None = None,
-) -> str:
-    """Remember the user's name and/or city. Pass only the facts the user just stated.
-
-    Args:
-        name: The name the user wants to be called, exactly as they gave it.
-        city: The city the user lives in, exactly as they gave it.
-    """
-    saved: dict[str, str] = {}
-    for fact, raw in (("name", name), ("city", city)):
-        if raw is None:
-            continue
-        value = clean_fact_value(raw)
-        if value:
-            ctx.context.pending_facts[fact] = value
-            saved[fact] = value
-    if not saved:
-        return json.dumps({"saved": {}, "error": "no name or city given"})
-    return json.dumps({"saved": saved}, ensure_ascii=False)
-
-
-@function_tool
-async def read_facts(ctx: RunContextWrapper[UserContext]) -> str:
-    """Read what is remembered about the user: their name and city (null when unknown)."""
-    facts = await ctx.context.current_facts()
-    return json.dumps({fact: facts.get(fact) for fact in FACT_NAMES}, ensure_ascii=False)
 
 
 def retry_settings(max_retries: int) -> ModelRetrySettings:
@@ -173,7 +126,7 @@ def build_agent(
     return Agent[UserContext](
         name="Memory bot",
         instructions=INSTRUCTIONS,
-        tools=[save_facts, read_facts],
+        tools=[save_facts, read_facts, remember, forget_memory],
         model=ValidTextModel(model) if isinstance(model, Model) else model,
         model_settings=model_settings or ModelSettings(),
     )
@@ -181,7 +134,13 @@ def build_agent(
 
 def offline_model(command_prefix: str = "!") -> OfflineModel:
     """The offline model, calling this agent's memory tools by their names."""
-    return OfflineModel(MemoryTools(save=save_facts.name, read=read_facts.name), command_prefix)
+    names = MemoryTools(
+        save=save_facts.name,
+        read=read_facts.name,
+        remember=remember.name,
+        forget=forget_memory.name,
+    )
+    return OfflineModel(names, command_prefix)
 
 
 def make_client(settings: Settings) -> AsyncOpenAI:

@@ -26,6 +26,7 @@ from agents import (
 from openai import AsyncOpenAI
 
 from ..memory import ForgetReport, HistoryPage, MemoryStore, TurnSession
+from ..memory.items import AppliedChange, MemorySource, UserMemory
 from .agent import UserContext, build_agent, make_client, retry_settings, select_model
 from .failures import (
     COMMAND_FAILED,
@@ -40,7 +41,7 @@ from .failures import (
 )
 from .limits import RateLimiter
 from .progress import ProgressFeed, TextSink
-from .render import render_forget, render_history
+from .render import render_forget, render_history, render_item_forgotten, render_memory
 from .text import EMPTY_ANSWER, MAX_REPLY_CHARS, bounded_items, cap_reply, clean_text, with_reply
 
 if TYPE_CHECKING:
@@ -55,7 +56,9 @@ COMMAND_ACTIONS = {
     "history": "show your history",
     "forget": "erase your memory",
     "export": "export your memory",
+    "memory": "change your memory settings",
 }
+PAUSED_NOTE = "(Memory is paused: nothing from this conversation is stored. {p}memory on resumes.)"
 SLOW_DOWN = (
     "You're sending messages faster than I can answer, so I skipped this one. "
     "Please slow down a little."
@@ -73,6 +76,9 @@ class TurnResult:
     ok: bool = True
     # The failure kind (see bot.failures) when not ok: timeout, rate_limited, ...
     failure: str | None = None
+    # What the turn changed in memory (saved, corrected, forgotten items).
+    changes: list[AppliedChange] = field(default_factory=list)
+    paused: bool = False  # memory is paused: nothing of this turn was stored
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,7 @@ class Reply:
     text: str
     added: list[TResponseInputItem] = field(default_factory=list)
     is_command: bool = False
+    changes: list[AppliedChange] = field(default_factory=list)
 
 
 class ChatService:
@@ -180,7 +187,14 @@ class ChatService:
                 del self._locks[user_key]
                 self._queue_warned.discard(user_key)
 
-    async def turn(self, user_key: str, text: str, on_text: TextSink | None = None) -> TurnResult:
+    async def turn(
+        self,
+        user_key: str,
+        text: str,
+        on_text: TextSink | None = None,
+        *,
+        source: MemorySource | None = None,
+    ) -> TurnResult:
         """Run the agent for one message and store the turn, all or nothing.
 
         With `on_text` (and streaming on), reply text is passed to it as it arrives; the stored
@@ -190,7 +204,8 @@ class ChatService:
 
         The text, the reply and every stored item are cleaned and bounded (`bot.core.text`):
         a reply is cut at MAX_REPLY_CHARS (saying so), an empty one becomes a placeholder, and
-        long tool arguments and outputs are stored as a short note.
+        long tool arguments and outputs are stored as a short note. `source` says where the
+        message came from (front end and message id or link), kept with each item it saves.
         """
         text = clean_text(text)
         refused = self._admit(user_key, text)
@@ -212,11 +227,12 @@ class ChatService:
                     if reply != raw.strip():
                         # Cut, cleaned or empty: the stored reply is the one shown.
                         items = with_reply(items, reply)
-                    added = bounded_items(items)
                     if feed is not None:
                         # The last progress edit lands before the caller shows the answer.
                         await feed.stop()
-                    await self.store.commit_turn(user_key, added, context.pending_facts)
+                    committed = await self.store.commit_turn(
+                        user_key, bounded_items(items), context.changes, source=source
+                    )
             except Exception as exc:
                 if feed is not None:
                     await feed.stop()
@@ -224,7 +240,14 @@ class ChatService:
                 self._log_failure(user_key, failure, exc)
                 return TurnResult(reply=failure.message, ok=False, failure=failure.kind)
             self._storage.works()
-            return TurnResult(reply=reply, added=added)
+            if not committed.stored:
+                reply += "\n" + PAUSED_NOTE.format(p=self.command_prefix)
+            return TurnResult(
+                reply=reply,
+                added=committed.items,
+                changes=committed.changes,
+                paused=not committed.stored,
+            )
 
     async def _run(
         self,
@@ -338,14 +361,39 @@ class ChatService:
         return facts, await self.store.history_page(user_key, page, per_page)
 
     async def history(self, user_key: str, page: int = 1) -> str:
-        """The rendered `!history` page for this user."""
-        return render_history(*await self.history_view(user_key, page))
+        """The rendered `!history` page for this user: memory items, then the conversation."""
+        page = min(page, MAX_PAGE)
+        memory = await self.store.memory(user_key)
+        stored = await self.store.history_page(user_key, page, HISTORY_PAGE_SIZE)
+        return render_history(memory, stored)
 
     async def forget(self, user_key: str) -> tuple[ForgetReport, str]:
         """Erase this user's memory; waits for their running turn so nothing reappears."""
         async with self._user_lock(user_key):
             report = await self.store.forget(user_key)
         return report, render_forget(report)
+
+    async def forget_item(self, user_key: str, which: str) -> tuple[AppliedChange | None, str]:
+        """Erase one memory item ("name", "city" or its number) and its value from stored
+        history; waits for the user's running turn so nothing reappears."""
+        async with self._user_lock(user_key):
+            change = await self.store.forget_item(user_key, which)
+        return change, render_item_forgotten(change, which.strip(), self.command_prefix)
+
+    async def memory(self, user_key: str) -> UserMemory:
+        """The user's memory items and whether memory is paused."""
+        return await self.store.memory(user_key)
+
+    async def set_memory_paused(self, user_key: str, paused: bool) -> str:
+        """Pause or resume the user's memory; the reply to show."""
+        await self.store.set_paused(user_key, paused)
+        p = self.command_prefix
+        if paused:
+            return (
+                "Memory is paused. I'll still answer, and can read what I already remember, "
+                f"but I won't store anything new (no history, no notes). {p}memory on resumes."
+            )
+        return f"Memory is on again: I'll remember our conversation. {p}memory off pauses it."
 
     async def export(self, user_key: str) -> dict[str, Any]:
         """Everything stored about this user, JSON-ready."""
@@ -361,15 +409,26 @@ class ChatService:
         p = self.command_prefix
         return "\n".join(
             [
-                "Talk to me normally; I remember your name and city, and our conversation.",
+                "Talk to me normally; I remember your name, your city, notes you ask me to "
+                "keep, and our conversation.",
+                f"{p}memory          list what I remember, each item with its number",
+                f"{p}memory off|on   pause memory (nothing new is stored) or resume it",
+                f"{p}forget <n>      erase one item: a number, or name, or city",
+                f"{p}forget          erase everything I've stored about you",
                 f"{p}history [page]  show what I've stored about you (page 1 is the newest)",
                 f"{p}export          everything I've stored about you, as JSON",
-                f"{p}forget          erase everything I've stored about you",
                 f"{p}help            this message",
             ]
         )
 
-    async def handle(self, user_key: str, text: str, on_text: TextSink | None = None) -> Reply:
+    async def handle(
+        self,
+        user_key: str,
+        text: str,
+        on_text: TextSink | None = None,
+        *,
+        source: MemorySource | None = None,
+    ) -> Reply:
         """One line from a text front end: a chat command, or a turn.
 
         A command that fails answers one sentence (see `command_failure`) instead of raising.
@@ -385,14 +444,33 @@ class ChatService:
                 return Reply(self.command_failure(exc, action), is_command=True)
         if not stripped:
             return Reply("Say something and I'll answer.", is_command=True)
-        result = await self.turn(user_key, stripped, on_text)
-        return Reply(result.reply, added=result.added)
+        result = await self.turn(user_key, stripped, on_text, source=source)
+        return Reply(result.reply, added=result.added, changes=result.changes)
+
+    async def _forget_command(self, user_key: str, argument: str) -> str:
+        which = argument.strip().lower().lstrip("#")
+        if which not in ("name", "city") and not (which.isascii() and which.isdigit()):
+            p = self.command_prefix
+            return f"Usage: {p}forget (everything), or {p}forget name, city or a number."
+        return (await self.forget_item(user_key, which))[1]
+
+    async def _memory_command(self, user_key: str, argument: str) -> str:
+        state = argument.strip().lower()
+        if state in ("off", "on"):
+            return await self.set_memory_paused(user_key, state == "off")
+        if state:
+            return f"Usage: {self.command_prefix}memory [on|off]."
+        return render_memory(await self.memory(user_key), self.command_prefix)
 
     async def _command(self, user_key: str, command: str, argument: str) -> str:
         if command == "history":
             return await self._history_command(user_key, argument)
         if command == "forget":
+            if argument.strip():
+                return await self._forget_command(user_key, argument)
             return (await self.forget(user_key))[1]
+        if command == "memory":
+            return await self._memory_command(user_key, argument)
         if command == "export":
             return await self.export_json(user_key)
         if command == "help":

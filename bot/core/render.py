@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..memory import FACT_NAMES, ForgetReport, HistoryPage, message_text
+from ..memory.items import AppliedChange, MemoryItem, UserMemory
 
 MAX_LINE_CHARS = 500
 
@@ -66,10 +67,24 @@ def render_facts(facts: Mapping[str, str]) -> list[str]:
     return [f"{fact}: {facts[fact]}" for fact in FACT_NAMES if fact in facts]
 
 
-def render_history(facts: Mapping[str, str], page: HistoryPage) -> str:
-    """The text of `!history`: facts, then one page of stored items."""
+def render_item(item: MemoryItem) -> str:
+    """One memory item as people see it: `#3 note: I'm vegetarian`."""
+    return f"#{item.number} {item.kind}: {_clip(item.value)}"
+
+
+def render_items(memory: UserMemory) -> list[str]:
+    """One line per memory item, or a line saying there are none."""
+    if not memory.items:
+        return ["(nothing remembered)"]
+    return [render_item(item) for item in memory.items]
+
+
+def render_history(memory: Mapping[str, str] | UserMemory, page: HistoryPage) -> str:
+    """The text of `!history`: memory items (or, given a mapping, the facts), then one page
+    of stored items."""
     lines = ["What I remember about you:"]
-    lines += [f"  {line}" for line in render_facts(facts)]
+    shown = render_items(memory) if isinstance(memory, UserMemory) else render_facts(memory)
+    lines += [f"  {line}" for line in shown]
     if page.total == 0:
         lines.append("Conversation history: empty.")
         return "\n".join(lines)
@@ -91,13 +106,74 @@ def render_turn_added(items: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join([header, *(f"  {line}" for line in body)])
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
 def render_forget(report: ForgetReport) -> str:
     """What `!forget` says it erased."""
     if report.empty:
         return "There was nothing to forget: I had no history or facts stored for you."
-    parts = [f"{report.history_items} history item{'s' if report.history_items != 1 else ''}"]
+    parts = [_plural(report.history_items, "history item")]
     if report.facts:
         parts.append(
             "your " + " and ".join(f"{fact} ({value})" for fact, value in report.facts.items())
         )
+    if report.notes:
+        parts.append(_plural(len(report.notes), "note"))
     return "Done. I erased " + " and ".join(parts) + ". I no longer remember anything about you."
+
+
+def render_memory(memory: UserMemory, prefix: str = "!") -> str:
+    """The text of `!memory`: every item with its number, and whether memory is paused."""
+    if memory.paused:
+        state = f"Memory is paused: I store nothing new. {prefix}memory on resumes it."
+    else:
+        state = f"Memory is on. {prefix}memory off pauses it (nothing new is stored)."
+    if not memory.items:
+        return f"I don't remember anything about you yet.\n{state}"
+    lines = ["What I remember about you:"]
+    for item in memory.items:
+        saved = item.updated_at.strftime("%Y-%m-%d")
+        lines.append(f"  {render_item(item)}  (saved {saved}, {item.source.frontend})")
+    lines.append(state)
+    lines.append(
+        f"{prefix}forget <number> (or {prefix}forget name, {prefix}forget city) erases one "
+        f"item; {prefix}forget erases everything."
+    )
+    return "\n".join(lines)
+
+
+def _undo(change: AppliedChange, prefix: str) -> str:
+    which = change.kind if change.kind != "note" else str(change.number)
+    return f"undo: {prefix}forget {which}"
+
+
+def describe_change(change: AppliedChange, prefix: str = "!") -> str:
+    """One line per memory change of a turn: what changed, and how to undo it."""
+    label = change.kind if change.kind != "note" else f"note {change.number}"
+    if change.action == "forget":
+        return f"forgot {label} ({_clip(change.value, 100)})"
+    if change.previous is not None:
+        was = _clip(change.previous, 100)
+        return f"{label}: {_clip(change.value, 200)} (was {was}) · {_undo(change, prefix)}"
+    return f"{label}: {_clip(change.value, 200)} (new) · {_undo(change, prefix)}"
+
+
+def render_changes(changes: Sequence[AppliedChange], prefix: str = "!") -> str:
+    """The "memory changed" block shown after a reply (empty when nothing changed)."""
+    if not changes:
+        return ""
+    lines = [f"  {describe_change(change, prefix)}" for change in changes]
+    return "\n".join(["-- memory changed --", *lines])
+
+
+def render_item_forgotten(change: AppliedChange | None, which: str, prefix: str = "!") -> str:
+    """What `!forget <item>` says it erased."""
+    if change is None:
+        return f"There is no item {which} in your memory. {prefix}memory lists what I remember."
+    label = f"your {change.kind}" if change.kind != "note" else f"note {change.number}"
+    return (
+        f"Done. I forgot {label} ({_clip(change.value)}) and removed it from "
+        f"{_plural(change.redacted, 'stored history item')}."
+    )

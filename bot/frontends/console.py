@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from ..core.chat import ChatService
-from ..core.render import render_turn_added
+from ..core.render import render_changes, render_turn_added
 
 log = logging.getLogger(__name__)
 
@@ -181,3 +181,5 @@ async def answer_line(
         print(f"bot> {reply.text}" if not reply.is_command else reply.text, file=stdout)
     if show_added and reply.added:
         print(render_turn_added(reply.added), file=stdout)
+    if reply.changes:
+        print(render_changes(reply.changes, service.command_prefix), file=stdout)

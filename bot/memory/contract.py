@@ -8,7 +8,15 @@ from typing import Any, Protocol, Self
 
 from agents import TResponseInputItem
 
-from .items import ForgetReport, HistoryPage
+from .items import (
+    AppliedChange,
+    CommitResult,
+    ForgetReport,
+    HistoryPage,
+    MemoryChange,
+    MemorySource,
+    UserMemory,
+)
 
 
 class MemoryStore(Protocol):
@@ -38,13 +46,31 @@ class MemoryStore(Protocol):
         ...
 
     async def commit_turn(
-        self, user_key: str, items: Sequence[TResponseInputItem], facts: Mapping[str, str]
-    ) -> None:
-        """Store one finished turn: its history items and fact changes, in one transaction."""
+        self,
+        user_key: str,
+        items: Sequence[TResponseInputItem],
+        changes: Mapping[str, str] | Sequence[MemoryChange] = (),
+        *,
+        source: MemorySource | None = None,
+    ) -> CommitResult:
+        """Store one finished turn: its history items and memory changes, in one
+        transaction; while memory is paused, nothing but forgetting."""
+        ...
+
+    async def memory(self, user_key: str) -> UserMemory:
+        """The user's memory items and whether memory is paused."""
+        ...
+
+    async def set_paused(self, user_key: str, paused: bool) -> None:
+        """Pause or resume the user's memory (kept across restarts)."""
+        ...
+
+    async def forget_item(self, user_key: str, which: str) -> AppliedChange | None:
+        """Erase one item ("name", "city" or its number) and its value from stored history."""
         ...
 
     async def facts(self, user_key: str) -> dict[str, str]:
-        """The user's stored facts, e.g. {"name": "Ada", "city": "Lisbon"}."""
+        """The user's name and city, e.g. {"name": "Ada", "city": "Lisbon"}."""
         ...
 
     async def history_page(self, user_key: str, page: int, per_page: int) -> HistoryPage:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
 
 from agents import TResponseInputItem
 
 FACT_NAMES = ("name", "city")
+MAX_NOTE_CHARS = 200
+MAX_NOTES = 50
 
 
 @dataclass(frozen=True)
@@ -27,10 +30,134 @@ class ForgetReport:
 
     history_items: int
     facts: dict[str, str]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return self.history_items == 0 and not self.facts
+        return self.history_items == 0 and not self.facts and not self.notes
+
+
+@dataclass(frozen=True)
+class MemorySource:
+    """Where a memory item came from: the front end, and the message where it has one."""
+
+    frontend: str
+    ref: str | None = None  # a message id or link
+
+
+@dataclass(frozen=True)
+class MemoryItem:
+    """One thing remembered about a person: their name, their city, or a note."""
+
+    number: int
+    kind: str  # name | city | note
+    value: str
+    created_at: datetime
+    updated_at: datetime
+    source: MemorySource
+
+
+@dataclass(frozen=True)
+class UserMemory:
+    """Everything remembered about one person, in item-number order."""
+
+    items: list[MemoryItem]
+    paused: bool = False
+    next_number: int = 1
+
+    def facts(self) -> dict[str, str]:
+        return {i.kind: i.value for i in self.items if i.kind in FACT_NAMES}
+
+    def notes(self) -> list[MemoryItem]:
+        return [i for i in self.items if i.kind == "note"]
+
+    def find(self, which: str) -> MemoryItem | None:
+        """The item `which` names: "name", "city", or its number (as text)."""
+        which = which.strip().lower().lstrip("#")
+        for item in self.items:
+            if (which in FACT_NAMES and item.kind == which) or (
+                which.isdigit() and item.number == int(which)
+            ):
+                return item
+        return None
+
+
+@dataclass(frozen=True)
+class MemoryChange:
+    """One change a turn makes to memory, applied with the turn's history when it commits:
+    set a name or city, add a note, or forget an item (by number)."""
+
+    action: Literal["set", "add", "forget"]
+    kind: str = "note"
+    value: str = ""
+    number: int | None = None
+
+
+@dataclass(frozen=True)
+class AppliedChange:
+    """A change as it was stored: the item's number, and what it replaced or erased."""
+
+    action: Literal["set", "add", "forget"]
+    kind: str
+    number: int
+    value: str
+    previous: str | None = None  # set: the value it replaced
+    redacted: int = 0  # forget: stored history items the value was removed from
+
+
+def same_note(a: str, b: str) -> bool:
+    """Notes that differ only in case or spacing are the same note."""
+    return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
+
+
+def plan_changes(
+    memory: UserMemory,
+    changes: list[MemoryChange],
+    *,
+    stamp: datetime,
+    source: MemorySource,
+) -> tuple[UserMemory, list[AppliedChange]]:
+    """Memory after `changes`, in order, and what each did. A duplicate note, a note past
+    the cap, an unchanged value and an unknown number do nothing. The tools preview a turn
+    with it and the store applies it, so what a tool reports is what gets stored."""
+    items = {item.number: item for item in memory.items}
+    next_number = memory.next_number
+    applied: list[AppliedChange] = []
+    for change in changes:
+        if change.action == "forget":
+            gone = items.pop(change.number or 0, None)
+            if gone is not None:
+                applied.append(AppliedChange("forget", gone.kind, gone.number, gone.value))
+            continue
+        current = next((i for i in items.values() if i.kind == change.kind), None)
+        if change.action == "set" and current is not None:
+            if current.value != change.value:
+                items[current.number] = replace(
+                    current, value=change.value, updated_at=stamp, source=source
+                )
+                applied.append(
+                    AppliedChange("set", change.kind, current.number, change.value, current.value)
+                )
+            continue
+        notes = [i for i in items.values() if i.kind == "note"]
+        if change.action == "add" and (
+            len(notes) >= MAX_NOTES or any(same_note(i.value, change.value) for i in notes)
+        ):
+            continue
+        number, next_number = next_number, next_number + 1
+        items[number] = MemoryItem(number, change.kind, change.value, stamp, stamp, source)
+        applied.append(AppliedChange(change.action, change.kind, number, change.value))
+    after = UserMemory(sorted(items.values(), key=lambda i: i.number), memory.paused, next_number)
+    return after, applied
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What `commit_turn` stored: nothing at all while memory is paused."""
+
+    stored: bool = True
+    changes: list[AppliedChange] = field(default_factory=list)
+    items: list[TResponseInputItem] = field(default_factory=list)  # as stored (redacted)
 
 
 def is_user_message(item: Mapping[str, Any]) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy import Text, delete, exists, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .schema import MARK_STRIDE, agent_messages, history_counts, history_marks
@@ -24,48 +24,64 @@ _messages = agent_messages.c
 class KeptCount:
     items: int
     up_to_date: bool
+    last_id: int = 0
+    tracked: bool = False  # the user has a kept-count row
 
 
-def _newest_id(user_key: str, before: int | None = None) -> Any:
-    query = select(func.max(_messages.id)).where(_messages.session_id == user_key)
-    if before is not None:
-        query = query.where(_messages.id < before)
-    return query.scalar_subquery()
+def _newest_id(user_key: str) -> Any:
+    return select(func.max(_messages.id)).where(_messages.session_id == user_key).scalar_subquery()
 
 
-def _kept(user_key: str) -> tuple[object, object]:
+def kept_columns(user_key: str) -> tuple[Any, Any, Any]:
+    """Columns for a SELECT: the kept count, the newest id it covers, the newest id stored."""
     mine = history_counts.c.user_key == user_key
     return (
         select(history_counts.c.item_count).where(mine).scalar_subquery(),
         select(history_counts.c.last_id).where(mine).scalar_subquery(),
+        _newest_id(user_key),
     )
+
+
+def kept_from(kept_items: int | None, kept_last: int | None, newest: int | None) -> KeptCount:
+    if kept_items is None:
+        return KeptCount(0, newest is None)
+    return KeptCount(kept_items, kept_last == newest, kept_last or 0, tracked=True)
 
 
 async def kept_count(conn: AsyncConnection, user_key: str) -> KeptCount:
     """The kept item count, and whether it covers exactly the rows stored now."""
-    items, last_id = _kept(user_key)
-    row = (await conn.execute(select(items, last_id, _newest_id(user_key)))).one()
-    kept_items, kept_last, newest = row
-    if kept_items is None:
-        return KeptCount(0, newest is None)
-    return KeptCount(kept_items, kept_last == newest)
+    return kept_from(*(await conn.execute(select(*kept_columns(user_key)))).one())
 
 
-async def extend(conn: AsyncConnection, user_key: str, new_ids: Sequence[int]) -> None:
-    """Index the rows this transaction just inserted (ids ascending, the newest of the
-    user). Falls back to `reconcile` when rows it has not seen were stored before them."""
-    counts = history_counts.c
-    # The usual case in one statement: the kept state ends right where the new rows begin.
-    bumped = await conn.scalar(
-        update(history_counts)
-        .where(counts.user_key == user_key, counts.last_id == _newest_id(user_key, new_ids[0]))
-        .values(item_count=counts.item_count + len(new_ids), last_id=new_ids[-1])
-        .returning(counts.item_count)
-    )
-    if bumped is not None:
-        await _mark(conn, user_key, bumped - len(new_ids), new_ids)
+async def extend(conn: AsyncConnection, user_key: str, kept: KeptCount, added: int) -> None:
+    """Index the `added` rows this transaction just inserted for the user, given the kept
+    state read before inserting them. Falls back to `reconcile` when that state did not
+    cover every stored row (the SDK wrote or removed rows itself)."""
+    if not kept.up_to_date:
+        await reconcile(conn, user_key)
         return
-    await reconcile(conn, user_key)
+    newest = _newest_id(user_key)
+    first = kept.items + 1
+    for position in range(first, first + added):
+        if (position - 1) % MARK_STRIDE == 0:
+            # The mark's row, found among the few rows this turn inserted.
+            await conn.execute(
+                insert(history_marks).from_select(
+                    ["user_key", "position", "message_id"],
+                    select(literal(user_key, Text), literal(position), _messages.id)
+                    .where(_messages.session_id == user_key, _messages.id > kept.last_id)
+                    .order_by(_messages.id)
+                    .limit(1)
+                    .offset(position - first),
+                )
+            )
+    values = {"item_count": kept.items + added, "last_id": newest}
+    if kept.tracked:
+        await conn.execute(
+            update(history_counts).where(history_counts.c.user_key == user_key).values(**values)
+        )
+    else:
+        await conn.execute(insert(history_counts).values(user_key=user_key, **values))
 
 
 async def reconcile(conn: AsyncConnection, user_key: str) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     TIMESTAMP,
+    Boolean,
     Column,
     Dialect,
     ForeignKey,
@@ -118,6 +119,7 @@ def dump_item(item: Any, dialect_name: str) -> str:
 
 # --- ours ---------------------------------------------------------------------------------
 
+# Name and city as the first release stored them; schema step 3 moves them into memory_items.
 user_facts = Table(
     "user_facts",
     metadata,
@@ -125,6 +127,31 @@ user_facts = Table(
     Column("fact", Text, primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated_at", UtcTimestamp, nullable=False),
+)
+
+# Each user's memory items: name and city (at most one each) and notes. `number` is shown
+# to the person and never changes; a forgotten number is not given out again (see
+# memory_settings.next_number) until everything is forgotten.
+memory_items = Table(
+    "memory_items",
+    metadata,
+    Column("user_key", Text, primary_key=True),
+    Column("number", Integer, primary_key=True, autoincrement=False),
+    Column("kind", Text, nullable=False),  # name | city | note
+    Column("value", Text, nullable=False),
+    Column("created_at", UtcTimestamp, nullable=False),
+    Column("updated_at", UtcTimestamp, nullable=False),
+    Column("source", Text, nullable=False),  # the front end: console, discord, slack
+    Column("source_ref", Text, nullable=True),  # message id or link, where there is one
+)
+
+# Per user: memory paused (nothing stored) or on, and the next item number.
+memory_settings = Table(
+    "memory_settings",
+    metadata,
+    Column("user_key", Text, primary_key=True),
+    Column("paused", Boolean, nullable=False),
+    Column("next_number", Integer, nullable=False),
 )
 
 # Per user: how many history items are indexed, and the id of the newest one. Compared with

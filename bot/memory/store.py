@@ -11,38 +11,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
 from agents import TResponseInputItem
-from sqlalchemy import Connection, delete, inspect, select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from . import migrations, positions
+from . import history, item_rows, migrations, positions
 from .backends import Backend, PostgresBackend, SqliteBackend, finish, is_postgres_url
 from .errors import StoreError
-from .items import ForgetReport, HistoryPage, is_user_message
-from .schema import agent_messages, agent_sessions, dump_item, iso, metadata, now, user_facts
+from .items import (
+    FACT_NAMES,
+    AppliedChange,
+    CommitResult,
+    ForgetReport,
+    HistoryPage,
+    MemoryChange,
+    MemorySource,
+    UserMemory,
+)
+from .redact import pattern, redact
+from .schema import agent_messages, agent_sessions, dump_item, iso, memory_items, now
 
 log = logging.getLogger(__name__)
 
-# Items per read when a whole history is read (export): each page is its own short read.
-READ_PAGE = 500
 _messages = agent_messages.c
-
-
-def _decode(rows: Sequence[Any]) -> list[TResponseInputItem]:
-    items = []
-    for (data,) in rows:
-        try:
-            items.append(json.loads(data))
-        except (json.JSONDecodeError, TypeError):
-            continue  # as the SDK's sessions do: a corrupt row is skipped, not fatal
-    return items
 
 
 class SqlMemoryStore:
@@ -135,7 +132,7 @@ class SqlMemoryStore:
         where = self._backend.describe()
         try:
             async with self._errors(), self.engine.connect() as conn:
-                version = await conn.run_sync(_check_layout, where)
+                version = await conn.run_sync(migrations.check_layout, where)
             if version != migrations.LATEST:
                 async with self._errors(), self._backend.write() as conn:
                     await migrations.migrate(conn, self._backend.lock_schema)
@@ -158,96 +155,126 @@ class SqlMemoryStore:
         """The newest `user_turns` turns, each whole (a tool call is never separated from its
         output): read newest first, by id, in one read transaction, never a row twice."""
         await self._ready()
-        chunk = max(8, user_turns * 6)
-        newest_first: list[TResponseInputItem] = []
-        starts = 0
-        before: int | None = None
         async with self._errors(), self.engine.connect() as conn:
-            while True:
-                query = select(_messages.id, _messages.message_data).where(
-                    _messages.session_id == user_key
-                )
-                if before is not None:
-                    query = query.where(_messages.id < before)
-                rows = (await conn.execute(query.order_by(_messages.id.desc()).limit(chunk))).all()
-                for item in _decode([(data,) for _, data in rows]):
-                    newest_first.append(item)
-                    starts += is_user_message(item)
-                    if starts == user_turns:
-                        return newest_first[::-1]
-                if len(rows) < chunk:
-                    break
-                before = rows[-1].id
-        # All history fits; it starts at a user message, so the window starts at a turn.
-        items = newest_first[::-1]
-        first = next((n for n, item in enumerate(items) if is_user_message(item)), len(items))
-        return items[first:]
+            return await history.newest_turns(conn, user_key, user_turns)
 
     async def commit_turn(
-        self, user_key: str, items: Sequence[TResponseInputItem], facts: Mapping[str, str]
-    ) -> None:
-        """Store one finished turn: its history items and fact changes, in one transaction."""
-        if not items and not facts:
-            return
+        self,
+        user_key: str,
+        items: Sequence[TResponseInputItem],
+        changes: Mapping[str, str] | Sequence[MemoryChange] = (),
+        *,
+        source: MemorySource | None = None,
+    ) -> CommitResult:
+        """Store one finished turn: its history items and memory changes (or, as the first
+        release took them, a mapping of name/city facts), in one transaction. While memory
+        is paused only forgetting happens; nothing is stored. A forgotten value is removed
+        from stored history and from this turn's items too."""
+        memory_changes = _as_changes(changes)
+        if not items and not memory_changes:
+            return CommitResult(stored=True)
         await self._ready()
+        source = source or MemorySource(user_key.split(":", 1)[0])
+        stamp = now()
+
+        async def write() -> CommitResult:
+            async with self._errors(), self._backend.write() as conn:
+                await self._backend.lock_user(conn, user_key)
+                # One read for the pause flag and the kept history positions: every
+                # statement is a round trip to the driver.
+                state = (
+                    await conn.execute(
+                        select(item_rows.paused_column(user_key), *positions.kept_columns(user_key))
+                    )
+                ).one()
+                paused = bool(state[0])
+                wanted = [c for c in memory_changes if c.action == "forget" or not paused]
+                applied = (
+                    await item_rows.apply(
+                        conn,
+                        user_key,
+                        wanted,
+                        source=source,
+                        stamp=stamp,
+                        insert=self._backend.insert,
+                        dialect=self.dialect,
+                    )
+                    if wanted
+                    else []
+                )
+                if paused:
+                    return CommitResult(stored=False, changes=applied)
+                forgotten = pattern(c.value for c in applied if c.action == "forget")
+                stored = [redact(i, forgotten) for i in items] if forgotten else list(items)
+                if stored:
+                    await self._insert_history(conn, user_key, stored)
+                    kept = positions.kept_from(*state[1:])
+                    await positions.extend(conn, user_key, kept, len(stored))
+                return CommitResult(stored=True, changes=applied, items=stored)
+
+        result = await finish(write())
+        if any(c.action == "forget" for c in result.changes):
+            await self._backend.erase()
+        return result
+
+    async def _insert_history(
+        self, conn: AsyncConnection, user_key: str, items: Sequence[TResponseInputItem]
+    ) -> None:
+        # As the SDK's add_items: the session row (created, or its updated_at touched), then
+        # the items in order.
+        await conn.execute(
+            self._backend.insert(agent_sessions)
+            .values(session_id=user_key)
+            .on_conflict_do_update(
+                index_elements=[agent_sessions.c.session_id],
+                set_={"updated_at": text("CURRENT_TIMESTAMP")},
+            )
+        )
         rows = [
             {"session_id": user_key, "message_data": dump_item(item, self.dialect)}
             for item in items
         ]
-        insert = self._backend.insert
-        stamp = now()
+        await conn.execute(agent_messages.insert(), rows)
 
-        async def write() -> None:
-            async with self._errors(), self._backend.write() as conn:
-                await self._backend.lock_user(conn, user_key)
-                if rows:
-                    # As the SDK's add_items: the session row (created, or its updated_at
-                    # touched), then the items in order.
-                    await conn.execute(
-                        insert(agent_sessions)
-                        .values(session_id=user_key)
-                        .on_conflict_do_update(
-                            index_elements=[agent_sessions.c.session_id],
-                            set_={"updated_at": text("CURRENT_TIMESTAMP")},
-                        )
-                    )
-                    added = await conn.execute(
-                        agent_messages.insert().returning(
-                            _messages.id, sort_by_parameter_order=True
-                        ),
-                        rows,
-                    )
-                    await positions.extend(conn, user_key, list(added.scalars()))
-                if facts:
-                    upsert = insert(user_facts)
-                    await conn.execute(
-                        upsert.on_conflict_do_update(
-                            index_elements=[user_facts.c.user_key, user_facts.c.fact],
-                            set_={
-                                "value": upsert.excluded.value,
-                                "updated_at": upsert.excluded.updated_at,
-                            },
-                        ),
-                        [
-                            {"user_key": user_key, "fact": f, "value": v, "updated_at": stamp}
-                            for f, v in facts.items()
-                        ],
-                    )
+    # --- memory items ---------------------------------------------------------------------
 
-        await finish(write())
+    async def memory(self, user_key: str) -> UserMemory:
+        """The user's memory items (name, city, notes) and whether memory is paused."""
+        await self._ready()
+        async with self._errors(), self.engine.connect() as conn:
+            return await item_rows.load(conn, user_key)
+
+    async def set_paused(self, user_key: str, paused: bool) -> None:
+        """Pause (nothing new is stored) or resume the user's memory; kept across restarts."""
+        await self._ready()
+        async with self._errors(), self._backend.write() as conn:
+            await item_rows.set_paused(conn, user_key, paused, self._backend.insert)
+
+    async def forget_item(self, user_key: str, which: str) -> AppliedChange | None:
+        """Erase one item ("name", "city" or its number) and every trace of its value in
+        the user's stored history, in one transaction; None when there is no such item."""
+        await self._ready()
+        async with self._errors(), self._backend.write() as conn:
+            await self._backend.lock_user(conn, user_key)
+            item = (await item_rows.load(conn, user_key)).find(which)
+            if item is None:
+                return None
+            redacted = await finish(item_rows.erase_item(conn, user_key, item, self.dialect))
+        await self._backend.erase()
+        return AppliedChange("forget", item.kind, item.number, item.value, redacted=redacted)
 
     # --- reads ----------------------------------------------------------------------------
 
     async def facts(self, user_key: str) -> dict[str, str]:
-        """The user's stored facts, e.g. {"name": "Ada", "city": "Lisbon"}."""
+        """The user's name and city, e.g. {"name": "Ada", "city": "Lisbon"}."""
         await self._ready()
         async with self._errors(), self.engine.connect() as conn:
             rows = await conn.execute(
-                select(user_facts.c.fact, user_facts.c.value)
-                .where(user_facts.c.user_key == user_key)
-                .order_by(user_facts.c.fact)
+                select(memory_items.c.kind, memory_items.c.value).where(
+                    memory_items.c.user_key == user_key, memory_items.c.kind.in_(FACT_NAMES)
+                )
             )
-            return {fact: value for fact, value in rows.all()}
+            return {kind: value for kind, value in sorted(rows.all())}
 
     async def history_page(self, user_key: str, page: int, per_page: int) -> HistoryPage:
         """Page `page` (1 = newest) of the user's stored items, oldest first within it: the
@@ -258,32 +285,13 @@ class SqlMemoryStore:
         async with self._errors(), self.engine.connect() as conn:
             kept = await positions.kept_count(conn, user_key)
             if kept.up_to_date:
-                return await self._read_page(conn, user_key, kept.items, page, per_page)
+                return await history.read_page(conn, user_key, kept.items, page, per_page)
         # Someone else (the SDK itself) added or removed rows since our last commit.
         async with self._errors(), self._backend.write() as conn:
             await self._backend.lock_user(conn, user_key)
             await positions.reconcile(conn, user_key)
             kept = await positions.kept_count(conn, user_key)
-            return await self._read_page(conn, user_key, kept.items, page, per_page)
-
-    @staticmethod
-    async def _read_page(
-        conn: AsyncConnection, user_key: str, total: int, page: int, per_page: int
-    ) -> HistoryPage:
-        pages = max(1, -(-total // per_page))
-        if page > pages or total == 0:
-            return HistoryPage(items=[], page=page, pages=pages, total=total)
-        last = total - (page - 1) * per_page
-        first = max(1, last - per_page + 1)
-        from_id, skip = positions.page_start(user_key, first)
-        rows = await conn.execute(
-            select(_messages.message_data)
-            .where(_messages.session_id == user_key, _messages.id >= from_id)
-            .order_by(_messages.id)
-            .limit(skip + last - first + 1)
-        )
-        items = _decode(rows.all()[skip:])
-        return HistoryPage(items=items, page=page, pages=pages, total=total)
+            return await history.read_page(conn, user_key, kept.items, page, per_page)
 
     async def all_items(self, user_key: str) -> list[TResponseInputItem]:
         """Every stored item of the user, oldest first, read in short pages by id so no read
@@ -293,34 +301,34 @@ class SqlMemoryStore:
         after = 0
         while True:
             async with self._errors(), self.engine.connect() as conn:
-                rows = (
-                    await conn.execute(
-                        select(_messages.id, _messages.message_data)
-                        .where(_messages.session_id == user_key, _messages.id > after)
-                        .order_by(_messages.id)
-                        .limit(READ_PAGE)
-                    )
-                ).all()
-            items += _decode([(data,) for _, data in rows])
-            if len(rows) < READ_PAGE:
+                page, after = await history.items_after(conn, user_key, after)
+            items += page
+            if after is None:
                 return items
-            after = rows[-1].id
 
     async def export(self, user_key: str) -> dict[str, Any]:
         """Everything stored about the user, as a JSON-serialisable dict."""
-        await self._ready()
-        async with self._errors(), self.engine.connect() as conn:
-            fact_rows = (
-                await conn.execute(
-                    select(user_facts.c.fact, user_facts.c.value, user_facts.c.updated_at)
-                    .where(user_facts.c.user_key == user_key)
-                    .order_by(user_facts.c.fact)
-                )
-            ).all()
+        memory = await self.memory(user_key)
         return {
             "user": user_key,
             "exported_at": iso(now()),
-            "facts": {fact: {"value": v, "updated_at": iso(at)} for fact, v, at in fact_rows},
+            "memory_paused": memory.paused,
+            "facts": {
+                item.kind: {"value": item.value, "updated_at": iso(item.updated_at)}
+                for item in memory.items
+                if item.kind in FACT_NAMES
+            },
+            "memory": [
+                {
+                    "number": item.number,
+                    "kind": item.kind,
+                    "value": item.value,
+                    "created_at": iso(item.created_at),
+                    "updated_at": iso(item.updated_at),
+                    "source": {"frontend": item.source.frontend, "ref": item.source.ref},
+                }
+                for item in memory.items
+            ],
             "history": await self.all_items(user_key),
         }
 
@@ -343,36 +351,19 @@ class SqlMemoryStore:
 
 
 async def _erase(conn: AsyncConnection, user_key: str) -> ForgetReport:
-    facts = dict(
-        (
-            await conn.execute(
-                select(user_facts.c.fact, user_facts.c.value).where(
-                    user_facts.c.user_key == user_key
-                )
-            )
-        ).all()
-    )
+    items = await item_rows.forget_all(conn, user_key)
     deleted = await conn.execute(delete(agent_messages).where(_messages.session_id == user_key))
     await conn.execute(delete(agent_sessions).where(agent_sessions.c.session_id == user_key))
-    await conn.execute(delete(user_facts).where(user_facts.c.user_key == user_key))
     await positions.forget(conn, user_key)
     await conn.commit()
-    return ForgetReport(history_items=deleted.rowcount, facts=facts)
+    return ForgetReport(
+        history_items=deleted.rowcount,
+        facts={i.kind: i.value for i in items if i.kind in FACT_NAMES},
+        notes=[i.value for i in items if i.kind == "note"],
+    )
 
 
-def _check_layout(conn: Connection, where: str) -> int:
-    """Raise StoreError if a table we use exists with other columns (made by other software);
-    return the schema version."""
-    inspector = inspect(conn)
-    existing = set(inspector.get_table_names())
-    for table in metadata.sorted_tables:
-        if table.name not in existing:
-            continue
-        have = {column["name"] for column in inspector.get_columns(table.name)}
-        missing = [column.name for column in table.columns if column.name not in have]
-        if missing:
-            raise StoreError(
-                f"{where} has a table {table.name} made by other software (no column "
-                f"{', '.join(missing)}); point the bot at another database"
-            )
-    return migrations.applied_version(conn)
+def _as_changes(changes: Mapping[str, str] | Sequence[MemoryChange]) -> list[MemoryChange]:
+    if isinstance(changes, Mapping):
+        return [MemoryChange("set", kind=fact, value=value) for fact, value in changes.items()]
+    return list(changes)

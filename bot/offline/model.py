@@ -26,13 +26,22 @@ from openai.types.responses import (
 
 from ..memory.items import message_text
 from .parser import ParsedMessage, parse_message
+from .requests import (
+    ForgetEverything,
+    ForgetItem,
+    ForgetNote,
+    RememberNote,
+    match_note,
+    parse_memory_request,
+)
 
 MODEL_NAME = "offline"
 
 HELP_TEXT = (
-    "I'm the offline model (no AI service is configured), so I only understand your name and "
-    'city. Try "My name is Ada and I live in Lisbon", then ask "What\'s my city?" or '
-    '"What do you know about me?". {prefix}history shows what I stored, {prefix}forget erases it.'
+    "I'm the offline model (no AI service is configured), so I only understand your name, "
+    'your city and notes. Try "My name is Ada and I live in Lisbon", "remember that I\'m '
+    'vegetarian", then ask "What\'s my city?" or "What do you know about me?". '
+    "{prefix}memory shows what I remember, {prefix}forget erases it."
 )
 
 
@@ -48,6 +57,8 @@ class MemoryTools:
 
     save: str
     read: str
+    remember: str = "remember"
+    forget: str = "forget_memory"
 
 
 class OfflineModel(Model):
@@ -127,17 +138,73 @@ class OfflineModel(Model):
         start = _last_user_message(items)
         if start is None:
             return [_message(help_text(self.command_prefix))]
-        parsed = parse_message(message_text(items[start]))
+        text = message_text(items[start])
+        parsed = parse_message(text)
+        request = parse_memory_request(text)
         outputs = _tool_outputs(items[start + 1 :])
+        if isinstance(request, ForgetItem | ForgetNote | ForgetEverything):
+            # "forget that I live in Lisbon" states a city only to name what to forget.
+            return [self._forget(request, outputs)]
         save, read = self.tools.save, self.tools.read
 
         statement = {k: v for k, v in (("name", parsed.name), ("city", parsed.city)) if v}
         if statement and save not in outputs:
             return [_call(save, statement)]
+        if isinstance(request, RememberNote) and not statement:
+            if self.tools.remember not in outputs:
+                return [_call(self.tools.remember, {"note": request.note})]
+            return [_message(_remembered(outputs[self.tools.remember], self.command_prefix))]
         if (parsed.asks_name or parsed.asks_city) and read not in outputs:
             return [_call(read, {})]
         composed = _compose(parsed, outputs.get(save), outputs.get(read))
         return [_message(composed or help_text(self.command_prefix))]
+
+    def _forget(
+        self, request: ForgetItem | ForgetNote | ForgetEverything, outputs: dict[str, Any]
+    ) -> Any:
+        prefix, forget = self.command_prefix, self.tools.forget
+        if isinstance(request, ForgetEverything):
+            return _message(f"To erase everything I remember about you, type {prefix}forget.")
+        if forget in outputs:
+            return _message(_forgotten(outputs[forget], prefix))
+        if isinstance(request, ForgetItem):
+            return _call(forget, {"item": request.item})
+        if self.tools.read not in outputs:
+            return _call(self.tools.read, {})
+        number = match_note(outputs[self.tools.read].get("notes") or [], request.text)
+        if number is None:
+            return _message(f"I don't have a note like that. {prefix}memory lists what I remember.")
+        return _call(forget, {"item": str(number)})
+
+
+def _remembered(output: dict[str, Any], prefix: str) -> str:
+    if kept := output.get("remembered"):
+        return (
+            f"Got it, I'll remember that (note {kept['number']}). "
+            f"{prefix}forget {kept['number']} erases it."
+        )
+    if kept := output.get("already_remembered"):
+        return f"I already remember that (note {kept['number']})."
+    return _tool_error(output, prefix)
+
+
+def _forgotten(output: dict[str, Any], prefix: str) -> str:
+    gone = output.get("forgotten")
+    if not gone:
+        return f"I don't have that item. {prefix}memory lists what I remember."
+    what = f"your {gone['kind']}" if gone["kind"] != "note" else f"note {gone['number']}"
+    return f"Done, I've forgotten {what}, and removed it from our stored conversation."
+
+
+def _tool_error(output: dict[str, Any], prefix: str) -> str:
+    error = str(output.get("error") or "")
+    if "paused" in error:
+        return f"Memory is paused, so I didn't save that. {prefix}memory on resumes it."
+    if "full" in error:
+        return f"My memory of you is full. Forget a note first: {prefix}forget <number>."
+    if "characters" in error:
+        return "That's too long for a note (200 characters at most). Could you shorten it?"
+    return "I couldn't save that."
 
 
 def _last_user_message(items: list[Any]) -> int | None:
@@ -173,6 +240,8 @@ def _compose(
     """The answer from what the tools returned: `save_output` of the save call, `facts` of
     the read call (None when that tool was not called this turn)."""
     sentences: list[str] = []
+    if save_output is not None and "paused" in str(save_output.get("error") or ""):
+        sentences.append("Memory is paused, so I didn't save that.")
     saved = (save_output or {}).get("saved") or {}
     if saved.get("name") and saved.get("city"):
         sentences.append(
@@ -184,7 +253,9 @@ def _compose(
         sentences.append(f"Got it, I'll remember that you live in {saved['city']}.")
 
     if facts is not None:
-        if parsed.asks_name and parsed.asks_city and not (facts.get("name") or facts.get("city")):
+        notes = [n for n in facts.get("notes") or [] if isinstance(n, dict)]
+        everything = parsed.asks_name and parsed.asks_city
+        if everything and not (facts.get("name") or facts.get("city") or notes):
             sentences.append(
                 "I don't know anything about you yet. Tell me your name or where you live "
                 "and I'll remember it."
@@ -197,6 +268,9 @@ def _compose(
                     sentences.append(f"Your {fact} is {facts[fact]}.")
                 else:
                     sentences.append(f"I don't know your {fact} yet.")
+            if everything and notes:
+                listed = "; ".join(f"{n.get('note')} (note {n.get('number')})" for n in notes)
+                sentences.append(f"You asked me to remember: {listed}.")
     return " ".join(sentences)
 
 

@@ -20,7 +20,7 @@ def tool_schemas() -> dict[str, dict]:
 
 def test_tool_schemas_have_no_user_field() -> None:
     schemas = tool_schemas()
-    assert set(schemas) == {"save_facts", "read_facts"}
+    assert set(schemas) == {"save_facts", "read_facts", "remember", "forget_memory"}
     for schema in schemas.values():
         text = json.dumps(schema).lower()
         for word in ("user", "id", "key", "session"):
@@ -28,6 +28,8 @@ def test_tool_schemas_have_no_user_field() -> None:
         assert "user_key" not in text
     assert set(schemas["save_facts"]["properties"]) == {"name", "city"}
     assert schemas["read_facts"]["properties"] == {}
+    assert set(schemas["remember"]["properties"]) == {"note"}
+    assert set(schemas["forget_memory"]["properties"]) == {"item"}
 
 
 async def test_a_model_cannot_read_another_users_facts(store: MemoryStore) -> None:

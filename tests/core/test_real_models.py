@@ -236,7 +236,7 @@ async def test_requests_carry_no_user_identity(
         assert "ada-4242" not in json.dumps(request.body)
         tools = request.body["tools"]
         names = {t.get("name") or t["function"]["name"] for t in tools}
-        assert names == {"save_facts", "read_facts"}
+        assert names == {"save_facts", "read_facts", "remember", "forget_memory"}
         for tool in tools:
             params = tool.get("parameters") or tool["function"]["parameters"]
             assert not {"user", "user_id", "user_key", "id"} & set(params.get("properties", {}))
@@ -312,3 +312,44 @@ def test_console_against_the_test_server(tmp_path: Path, server: FakeOpenAIServe
     assert "check OPENAI_API_KEY" in proc.stderr
     assert "test-model via Chat Completions at http://127.0.0.1" in proc.stderr
     assert SECRET_KEY not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_a_real_model_remembers_and_forgets_notes(
+    store: MemoryStore, server: FakeOpenAIServer, api: str
+) -> None:
+    service = service_for(store, server, api)
+    server.enqueue(
+        ToolCall("remember", {"note": "I'm vegetarian"}, call_id="call_r1"),
+        Reply("Noted."),
+        ToolCall("remember", {"note": "my dog is called Rex"}, call_id="call_r2"),
+        Reply("Noted too."),
+    )
+    first = await service.turn("console:ada", "remember that I'm vegetarian")
+    second = await service.turn("console:ada", "and that my dog is called Rex")
+    assert first.ok and second.ok
+    outputs = [json.loads(tool_outputs(server.requests[n].body)[-1]) for n in (1, 3)]
+    assert outputs == [
+        {"remembered": {"number": 1, "note": "I'm vegetarian"}},
+        {"remembered": {"number": 2, "note": "my dog is called Rex"}},
+    ]
+    server.enqueue(
+        ToolCall("forget_memory", {"item": "1"}, call_id="call_f1"),
+        Reply("Forgotten."),
+    )
+    gone = await service.turn("console:ada", "forget the vegetarian thing")
+    assert gone.ok and [c.action for c in gone.changes] == ["forget"]
+    assert json.loads(tool_outputs(server.requests[-1].body)[-1]) == {
+        "forgotten": {"number": 1, "kind": "note", "value": "I'm vegetarian"}
+    }
+    memory = await store.memory("console:ada")
+    assert [(i.number, i.value) for i in memory.items] == [(2, "my dog is called Rex")]
+    stored = json.dumps(await store.all_items("console:ada"))
+    # The request, the remember call and its output, and the forget call's output.
+    assert "I'm vegetarian" not in stored and stored.count("[forgotten]") == 4
+    # The next request carries no trace of the forgotten note either.
+    server.enqueue(Reply("Hello again."))
+    await service.turn("console:ada", "hi")
+    body = server.requests[-1].body
+    sent = body.get("input") or [m for m in body["messages"] if m["role"] != "system"]
+    assert "hi" in json.dumps(sent) and "I'm vegetarian" not in json.dumps(sent)

@@ -32,10 +32,10 @@ class FullStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
-    async def commit_turn(self, *args: Any, **kwargs: Any) -> None:
+    async def commit_turn(self, *args: Any, **kwargs: Any) -> Any:
         if self.full:
             raise StoreFull("the disk holding memory.db is full: free space on it")
-        await self._store.commit_turn(*args, **kwargs)
+        return await self._store.commit_turn(*args, **kwargs)
 
     async def forget(self, *args: Any, **kwargs: Any) -> Any:
         if self.full:

@@ -55,7 +55,7 @@ def test_a_second_user_never_sees_the_first_users_facts(tmp_path: Path) -> None:
     chat(db, "ada", "I'm Ada from Lisbon")
     other = chat(db, "bob", "What do you know about me?", "!history")
     assert "Ada" not in other and "Lisbon" not in other
-    assert "(no facts stored)" in other
+    assert "(nothing remembered)" in other
 
 
 def test_plain_python_m_bot_falls_back_to_console(tmp_path: Path) -> None:

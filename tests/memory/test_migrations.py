@@ -55,12 +55,19 @@ async def test_a_file_of_the_first_release_opens_with_everything_intact(v01_copy
     async with SqlMemoryStore(v01_copy) as store:
         for user, (facts, count) in V01_USERS.items():
             assert await store.facts(user) == facts
+            # Name and city are memory items 1 and 2, with the first release's timestamps.
+            items = (await store.memory(user)).items
+            assert [(i.number, i.kind, i.value) for i in items] == [
+                (n, kind, facts[kind]) for n, kind in enumerate(facts, start=1)
+            ]
+            assert all(i.updated_at.isoformat() == "2026-11-29T00:03:18+00:00" for i in items)
             assert await store.all_items(user) == before[user]
             page = await store.history_page(user, 1, 10)
             assert page.total == count
             assert page.items == before[user][-10:]
         # Still writable, and the old history is read with the new.
         await store.commit_turn("console:ada", turn(1), {"city": "Porto"})
+        assert (await store.memory("console:ada")).next_number == 3
         assert await store.all_items("console:ada") == before["console:ada"] + turn(1)
         assert (await store.history_page("console:ada", 2, 10)).items == before["console:ada"][:2]
     with sqlite3.connect(v01_copy) as conn:
@@ -68,6 +75,7 @@ async def test_a_file_of_the_first_release_opens_with_everything_intact(v01_copy
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert [v for (v,) in versions] == list(range(1, LATEST + 1))
     assert "user_history_counts" not in tables  # replaced by the kept positions
+    assert "user_facts" not in tables  # moved into memory_items
     # The committed fixture itself is never touched.
     assert read_raw(FIXTURE) == before
 

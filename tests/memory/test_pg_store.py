@@ -29,7 +29,7 @@ from bot.settings import Settings
 TABLES = (
     ("agent_messages", "session_id"),
     ("agent_sessions", "session_id"),
-    ("user_facts", "user_key"),
+    ("memory_items", "user_key"),
 )
 
 
@@ -101,7 +101,7 @@ async def test_forget_removes_history_and_facts_and_reports_them(
     assert report.history_items == 4
     assert report.facts == {"name": "Ada", "city": "X"}
     assert await count_rows(store, "console:ada") == dict.fromkeys(
-        ["agent_messages", "agent_sessions", "user_facts"], 0
+        ["agent_messages", "agent_sessions", "memory_items"], 0
     )
     assert await store.facts("console:ada") == {}
     assert await store.all_items("console:ada") == []
@@ -109,7 +109,7 @@ async def test_forget_removes_history_and_facts_and_reports_them(
     assert await count_rows(store, "console:bob") == {
         "agent_messages": 2,
         "agent_sessions": 1,
-        "user_facts": 1,
+        "memory_items": 1,
     }
     assert (await store.forget("console:ada")).empty
 
@@ -146,17 +146,17 @@ async def test_a_failed_commit_stores_nothing(store: SqlMemoryStore) -> None:
     assert await count_rows(store, "u") == {
         "agent_messages": 2,
         "agent_sessions": 1,
-        "user_facts": 1,
+        "memory_items": 1,
     }
     assert await count_rows(store, "new") == dict.fromkeys(
-        ["agent_messages", "agent_sessions", "user_facts"], 0
+        ["agent_messages", "agent_sessions", "memory_items"], 0
     )
 
 
 async def test_an_empty_commit_writes_nothing(store: SqlMemoryStore) -> None:
     await store.commit_turn("u", [], {})
     assert await count_rows(store, "u") == dict.fromkeys(
-        ["agent_messages", "agent_sessions", "user_facts"], 0
+        ["agent_messages", "agent_sessions", "memory_items"], 0
     )
 
 
@@ -251,7 +251,7 @@ async def test_forget_waits_for_a_turn_in_another_process(pg_url: str) -> None: 
         assert report.history_items == 4
         assert report.facts == {"name": "Ada", "city": "Lisbon"}
         assert await count_rows(one, "u") == dict.fromkeys(
-            ["agent_messages", "agent_sessions", "user_facts"], 0
+            ["agent_messages", "agent_sessions", "memory_items"], 0
         )
         # Within its own turn a process may forget without waiting for itself.
         async with one.turn_lock("u"):
@@ -337,7 +337,7 @@ def test_migrate_command_creates_the_tables(pg_url: str, tmp_path: Path) -> None
 
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "DATABASE_URL": pg_url, "PYTHONPATH": str(root)}
-    assert "user_facts" not in asyncio.run(tables())  # a fresh database
+    assert "memory_items" not in asyncio.run(tables())  # a fresh database
     runs = [
         subprocess.Popen(
             [sys.executable, "-m", "bot", "migrate"],
@@ -355,4 +355,4 @@ def test_migrate_command_creates_the_tables(pg_url: str, tmp_path: Path) -> None
         assert "memory tables ready in PostgreSQL" in err
         assert pg_url.split("@")[0] not in err  # the URL (and its password) is never logged
 
-    assert {"agent_sessions", "agent_messages", "user_facts"} <= asyncio.run(tables())
+    assert {"agent_sessions", "agent_messages", "memory_items"} <= asyncio.run(tables())

@@ -14,6 +14,8 @@ import pytest
 from sqlalchemy import event
 from test_store import turn
 
+from bot.core.agent import offline_model
+from bot.core.chat import ChatService
 from bot.memory import SqlMemoryStore, StoreError, StoreFull
 
 SECRET = "Zanzibarian-marmalade-4417"
@@ -50,7 +52,7 @@ async def test_forget_leaves_no_row_and_no_bytes_in_the_file(
         for table, column in (
             ("agent_messages", "session_id"),
             ("agent_sessions", "session_id"),
-            ("user_facts", "user_key"),
+            ("memory_items", "user_key"),
             ("history_counts", "user_key"),
             ("history_marks", "user_key"),
         ):
@@ -82,6 +84,25 @@ async def test_forget_with_a_reader_open_finishes_the_erase_when_it_leaves(
         await asyncio.wait_for(store.erase_complete(), 30)
         assert "erased text is now gone" in caplog.text
     assert SECRET.encode() not in file_bytes(db_path)
+
+
+async def test_forget_city_leaves_no_trace_of_it_in_the_file_bytes(
+    sqlite_store: SqlMemoryStore, db_path: Path
+) -> None:
+    service = ChatService(sqlite_store, offline_model())
+    await service.handle("console:ada", "My name is Ada and I live in Zanzibartown")
+    await service.handle("console:ada", "What's my city?")
+    await service.handle("console:ada", "remember that my dog is called Rex")
+    await service.handle("console:bob", "I live in Oslo")
+    assert b"Zanzibartown" in file_bytes(db_path)
+    reply = await service.handle("console:ada", "!forget city")
+    assert reply.text.startswith("Done. I forgot your city (Zanzibartown)")
+    assert b"Zanzibartown" not in file_bytes(db_path)
+    # The rest is intact: the other items, the history around it, the other user.
+    assert await sqlite_store.facts("console:ada") == {"name": "Ada"}
+    assert len(await sqlite_store.all_items("console:ada")) == 12
+    assert b"my dog is called Rex" in file_bytes(db_path)
+    assert await sqlite_store.facts("console:bob") == {"city": "Oslo"}
 
 
 async def test_a_full_disk_raises_store_full_and_keeps_reads_working(

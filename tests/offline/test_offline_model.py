@@ -65,12 +65,12 @@ async def test_moving_replaces_the_city(service: ChatService, store: MemoryStore
 async def test_anything_else_gets_the_offline_explanation(service: ChatService) -> None:
     result = await service.turn("u", "tell me a joke")
     assert result.reply == help_text("!")
-    assert "!history shows what I stored" in result.reply
+    assert "!memory shows what I remember" in result.reply
 
 
 async def test_the_explanation_uses_the_configured_prefix(store: MemoryStore) -> None:
     result = await ChatService(store, offline_model("?")).turn("u", "sing me a song")
-    assert "?history shows what I stored, ?forget erases it." in result.reply
+    assert "?memory shows what I remember, ?forget erases it." in result.reply
     assert tool_calls(result.added) == []
     assert [i["role"] for i in result.added] == ["user", "assistant"]
 

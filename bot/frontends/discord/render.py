@@ -11,8 +11,9 @@ from typing import Any
 
 import discord
 
-from ...core.render import describe_items, render_facts
+from ...core.render import describe_change, describe_items, render_facts, render_items
 from ...memory import HistoryPage
+from ...memory.items import AppliedChange, UserMemory
 
 # Nothing the bot sends may notify anyone: not @everyone/@here, not roles, not users, and not
 # the author of a message it replies to. Passed on every send (see `bot.discord_bot`).
@@ -231,26 +232,60 @@ def _label(line: str) -> tuple[str, str]:
     return "item", line
 
 
-def turn_embed(items: Sequence[Mapping[str, Any]]) -> discord.Embed:
-    """The embed after a reply: what this turn added to the user's history."""
+def turn_embed(
+    items: Sequence[Mapping[str, Any]],
+    changes: Sequence[AppliedChange] = (),
+    *,
+    command_prefix: str = "!",
+) -> discord.Embed:
+    """The embed after a reply: what this turn added to the user's history, and what it
+    changed in their memory (with how to undo it)."""
     count = len(items)
     embed = discord.Embed(
         title=f"Added to memory: {count} item{'s' if count != 1 else ''}",
         colour=EMBED_COLOUR,
     )
+    if changes:
+        lines = [describe_change(change, command_prefix) for change in changes]
+        embed.description = "**Memory changed**\n" + "\n".join(lines)
     for line in describe_items(items):
         who, text = _label(line)
         embed.add_field(name=who, value=text, inline=False)
     return fit_embed(embed)
 
 
-def history_embed(
-    facts: Mapping[str, str], page: HistoryPage, *, command_prefix: str = "!"
-) -> discord.Embed:
-    """The `history` embed: the facts, then one page of stored items (page 1 is the newest)."""
+def memory_embed(memory: UserMemory, *, command_prefix: str = "!") -> discord.Embed:
+    """The `memory` embed: every item with its number, when and where it was saved."""
+    p = command_prefix
     embed = discord.Embed(title="What I remember about you", colour=EMBED_COLOUR)
-    lines = render_facts(facts)
-    embed.description = "**Facts**\n" + "\n".join(lines)
+    if not memory.items:
+        embed.description = "Nothing yet."
+    for item in memory.items:
+        saved = item.updated_at.strftime("%Y-%m-%d")
+        label = item.kind if item.kind != "note" else "note"
+        embed.add_field(
+            name=f"#{item.number} {label}",
+            value=f"{clip(item.value, 1000)}\n-# saved {saved} · {item.source.frontend}",
+            inline=False,
+        )
+    state = "paused: nothing new is stored" if memory.paused else "on"
+    toggle = f"{p}memory on" if memory.paused else f"{p}memory off"
+    embed.set_footer(
+        text=f"Memory is {state} ({toggle}) · {p}forget <number|name|city> erases one item"
+    )
+    return fit_embed(embed)
+
+
+def history_embed(
+    facts: Mapping[str, str] | UserMemory, page: HistoryPage, *, command_prefix: str = "!"
+) -> discord.Embed:
+    """The `history` embed: memory items (or facts), then one page of stored items (page 1
+    is the newest)."""
+    embed = discord.Embed(title="What I remember about you", colour=EMBED_COLOUR)
+    if isinstance(facts, UserMemory):
+        embed.description = "**Memory**\n" + "\n".join(render_items(facts))
+    else:
+        embed.description = "**Facts**\n" + "\n".join(render_facts(facts))
     if page.total == 0:
         embed.add_field(name="History", value="Empty: we haven't talked yet.", inline=False)
     elif page.page > page.pages:

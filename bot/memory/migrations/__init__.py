@@ -26,12 +26,12 @@ from sqlalchemy import Connection, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..errors import StoreError
-from ..schema import now, schema_versions
-from . import m001_history, m002_history_positions
+from ..schema import metadata, now, schema_versions
+from . import m001_history, m002_history_positions, m003_memory_items
 
 log = logging.getLogger(__name__)
 
-STEPS: tuple[ModuleType, ...] = (m001_history, m002_history_positions)
+STEPS: tuple[ModuleType, ...] = (m001_history, m002_history_positions, m003_memory_items)
 LATEST = len(STEPS)
 
 
@@ -70,3 +70,21 @@ async def migrate(
     if applied:
         log.info("memory schema upgraded: %s", ", ".join(applied))
     return applied
+
+
+def check_layout(conn: Connection, where: str) -> int:
+    """Raise StoreError if a table we use exists with other columns (made by other software);
+    return the schema version."""
+    inspector = inspect(conn)
+    existing = set(inspector.get_table_names())
+    for table in metadata.sorted_tables:
+        if table.name not in existing:
+            continue
+        have = {column["name"] for column in inspector.get_columns(table.name)}
+        missing = [column.name for column in table.columns if column.name not in have]
+        if missing:
+            raise StoreError(
+                f"{where} has a table {table.name} made by other software (no column "
+                f"{', '.join(missing)}); point the bot at another database"
+            )
+    return applied_version(conn)

@@ -68,7 +68,7 @@ async def test_history_embed_shows_facts_then_items(make_bot: BotFactory) -> Non
     [shown] = await tell("!history", ada)
     embed = shown.embeds[0]
     assert embed.title == "What I remember about you"
-    assert embed.description == "**Facts**\nname: Ada\ncity: Lisbon"
+    assert embed.description == "**Memory**\n#1 name: Ada\n#2 city: Lisbon"
     rows = [(f.name, f.value) for f in embed.fields]
     assert [name for name, _ in rows] == ["you", "tool", "bot", "you", "tool", "bot"]
     assert rows[0][1] == "My name is Ada and I live in Lisbon"
@@ -136,7 +136,7 @@ async def test_forget_says_what_was_erased_and_the_bot_then_knows_nothing(
     [again] = await tell("!forget", ada)
     assert again.content.startswith("There was nothing to forget")
     [empty] = await tell("!history", ada)
-    assert empty.embeds[0].description == "**Facts**\n(no facts stored)"
+    assert empty.embeds[0].description == "**Memory**\n(nothing remembered)"
     assert empty.embeds[0].fields[0].value.startswith("Empty")
     [answer] = await tell("What's my city?", ada)
     assert answer.content == "I don't know your city yet."
@@ -247,7 +247,13 @@ async def test_slash_commands_answer_ephemerally_and_ping_nobody(
     ada, bob = member_named("Ada"), member_named("Bob")
     await tell("My name is Ada and I live in Lisbon", ada)
     await tell("My name is Bob and I live in Oslo", bob)
-    assert {c.name for c in bot.tree.get_commands()} == {"history", "export", "forget", "help"}
+    assert {c.name for c in bot.tree.get_commands()} == {
+        "memory",
+        "history",
+        "export",
+        "forget",
+        "help",
+    }
 
     [history] = await slash(bot, monkeypatch, "history", ada, channel, page=1)
     [help_] = await slash(bot, monkeypatch, "help", ada, channel)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
+from ....memory.items import MemorySource
 from ..render import MESSAGE_LIMIT, NO_MENTIONS, split_message, turn_embed
 from ..users import user_key
 
@@ -89,12 +90,17 @@ class ChatCog(commands.Cog, name="Chat"):
             return
         progress = ProgressMessage(message, self._last_edit)
         async with typing_indicator(message.channel):
-            result = await self.bot.chat.turn(user_key(message.author), text, on_text=progress.add)
+            result = await self.bot.chat.turn(
+                user_key(message.author),
+                text,
+                on_text=progress.add,
+                source=MemorySource("discord", message.jump_url),
+            )
         if not result.reply:
             return  # a throttled repeat: the user was already asked to slow down
         embed = None
         if self.bot.settings.show_turn_embed and result.ok and result.added:
-            embed = turn_embed(result.added)
+            embed = turn_embed(result.added, result.changes, command_prefix=prefix)
         chunks = split_message(result.reply) or ["(no answer)"]
         if progress.sent is not None:
             # The streamed preview becomes the first part of the final answer.

@@ -1,4 +1,5 @@
-"""`history`, `export`, `forget` and `help`: hybrid commands, so each is `!name` and `/name`.
+"""`memory`, `history`, `export`, `forget` and `help`: hybrid commands, so each is `!name` and
+`/name`.
 
 Every command acts on the caller's own memory only: the key comes from the author of the
 message or interaction, and no command takes a user argument. Slash replies are ephemeral.
@@ -8,14 +9,14 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from ....core.chat import HISTORY_PAGE_SIZE, MAX_PAGE
-from ..render import NO_MENTIONS, history_embed, split_message
+from ..render import NO_MENTIONS, history_embed, memory_embed, split_message
 from ..users import user_key
 
 if TYPE_CHECKING:
@@ -45,15 +46,38 @@ class MemoryCog(commands.Cog, name="Memory"):
         if not 1 <= page <= MAX_PAGE:
             # Discord enforces the slash option's range client-side only; never trust it.
             raise commands.RangeError(page, minimum=1, maximum=MAX_PAGE)
-        facts, stored = await self.bot.chat.history_view(
-            user_key(ctx.author), page, HISTORY_PAGE_SIZE
-        )
-        embed = history_embed(facts, stored, command_prefix=self.bot.settings.command_prefix)
+        key = user_key(ctx.author)
+        _, stored = await self.bot.chat.history_view(key, page, HISTORY_PAGE_SIZE)
+        memory = await self.bot.chat.memory(key)
+        embed = history_embed(memory, stored, command_prefix=self.bot.settings.command_prefix)
+        await ctx.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @commands.hybrid_command(name="memory")
+    @app_commands.describe(state="off pauses memory (nothing new is stored); on resumes it")
+    async def memory(self, ctx: Context, state: Literal["on", "off"] | None = None) -> None:
+        """List what I remember about you, or pause (off) and resume (on) memory."""
+        key = user_key(ctx.author)
+        if state is not None:
+            text = await self.bot.chat.set_memory_paused(key, state == "off")
+            await ctx.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            return
+        prefix = self.bot.settings.command_prefix
+        embed = memory_embed(await self.bot.chat.memory(key), command_prefix=prefix)
         await ctx.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @commands.hybrid_command(name="forget")
-    async def forget(self, ctx: Context) -> None:
-        """Erase everything I've stored about you: history and facts."""
+    @app_commands.describe(item="One item to forget: its number, name or city (empty: all)")
+    async def forget(self, ctx: Context, item: str | None = None) -> None:
+        """Erase one item (a number, name or city), or everything I've stored about you."""
+        if item is not None and item.strip():
+            which = item.strip().lower().lstrip("#")
+            if which not in ("name", "city") and not (which.isascii() and which.isdigit()):
+                raise commands.BadArgument("item must be a number, name or city")
+            change, text = await self.bot.chat.forget_item(user_key(ctx.author), which)
+            if change is not None:
+                log.info("forgot item %d of %s", change.number, user_key(ctx.author))
+            await ctx.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            return
         report, text = await self.bot.chat.forget(user_key(ctx.author))
         log.info(
             "forgot %s: %d history items, %d facts",
@@ -91,7 +115,8 @@ class MemoryCog(commands.Cog, name="Memory"):
             self.bot.chat.help_text(),
             "",
             "DMs always work; in a server, @mention me or talk in a chat channel.",
-            "Slash commands /history, /export, /forget and /help answer so only you can see.",
+            "Slash commands /memory, /history, /export, /forget and /help answer so only you "
+            "can see.",
         ]
         for chunk in split_message("\n".join(lines)):
             await ctx.send(chunk, ephemeral=True, allowed_mentions=NO_MENTIONS)

@@ -1,0 +1,185 @@
+"""The memory tools the agent calls, and the per-run context they act through.
+
+The caller's identity reaches the tools only through `UserContext` (the run context), never as
+a tool argument, so no model output can read or write another person's memory. Every change
+is held in the context and stored with the turn's history in one transaction when the turn
+completes, so a failed turn changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from agents import RunContextWrapper, function_tool
+
+from ..memory.items import (
+    FACT_NAMES,
+    MAX_NOTE_CHARS,
+    MAX_NOTES,
+    MemoryChange,
+    MemorySource,
+    UserMemory,
+    plan_changes,
+    same_note,
+)
+from ..memory.schema import now
+
+if TYPE_CHECKING:
+    from ..memory import MemoryStore
+
+MAX_FACT_CHARS = 100
+PAUSED = "memory is paused: nothing is stored until the person types !memory on"
+
+
+@dataclass
+class UserContext:
+    """Per-run facts for the tools: whose memory this turn touches, and where it lives."""
+
+    user_key: str
+    store: MemoryStore
+    changes: list[MemoryChange] = field(default_factory=list)
+    stored: UserMemory | None = field(default=None, repr=False)
+
+    @property
+    def pending_facts(self) -> dict[str, str]:
+        """The name/city this turn sets (the first release's view of a turn's changes)."""
+        return {c.kind: c.value for c in self.changes if c.action == "set"}
+
+    async def view(self) -> UserMemory:
+        """Memory as it will be once this turn's changes are stored (read once per turn)."""
+        if self.stored is None:
+            self.stored = await self.store.memory(self.user_key)
+        source = MemorySource(self.user_key.split(":", 1)[0])
+        after, _ = plan_changes(self.stored, self.changes, stamp=now(), source=source)
+        return after
+
+    async def current_facts(self) -> dict[str, str]:
+        return (await self.view()).facts()
+
+
+# Control characters (Cc), invisible format characters (Cf: zero-width space/joiners, bidi
+# overrides) and lone surrogates (Cs: not text at all, and unstorable as UTF-8) are stripped;
+# everything else, quotes and emoji included, is kept verbatim.
+_INVISIBLE = {"Cc", "Cf", "Cs"}
+_SPACES = re.compile(r"\s+")
+
+
+def _visible(value: str) -> str:
+    visible = "".join(
+        " " if ch in "\t\n\r" else ch
+        for ch in value
+        if ch in "\t\n\r" or unicodedata.category(ch) not in _INVISIBLE
+    )
+    return _SPACES.sub(" ", visible).strip()
+
+
+def clean_fact_value(value: str) -> str:
+    """A fact value as stored: visible characters only, single-spaced, capped in length."""
+    return _visible(value)[:MAX_FACT_CHARS].strip()
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+@function_tool
+async def save_facts(
+    ctx: RunContextWrapper[UserContext],
+    name: str | None = None,
+    city: str | None = None,
+) -> str:
+    """Remember the user's name and/or city. Pass only the facts the user just stated.
+
+    Args:
+        name: The name the user wants to be called, exactly as they gave it.
+        city: The city the user lives in, exactly as they gave it.
+    """
+    if (await ctx.context.view()).paused:
+        return _dumps({"saved": {}, "error": PAUSED})
+    saved: dict[str, str] = {}
+    for fact, raw in (("name", name), ("city", city)):
+        value = clean_fact_value(raw) if raw is not None else ""
+        if value:
+            ctx.context.changes.append(MemoryChange("set", kind=fact, value=value))
+            saved[fact] = value
+    if not saved:
+        return _dumps({"saved": {}, "error": "no name or city given"})
+    return _dumps({"saved": saved})
+
+
+@function_tool
+async def read_facts(ctx: RunContextWrapper[UserContext]) -> str:
+    """Read what is remembered about the user: their name and city (null when unknown) and
+    the notes they asked to be remembered, each with its number."""
+    memory = await ctx.context.view()
+    facts = memory.facts()
+    result: dict[str, object] = {fact: facts.get(fact) for fact in FACT_NAMES}
+    result["notes"] = [{"number": n.number, "note": n.value} for n in memory.notes()]
+    if memory.paused:
+        result["memory_paused"] = True
+    return _dumps(result)
+
+
+@function_tool
+async def remember(ctx: RunContextWrapper[UserContext], note: str) -> str:
+    """Remember a short note the user told you about themselves or asked you to remember
+    (e.g. "I'm vegetarian", "my dog is called Rex"). Not for name or city: use save_facts.
+
+    Args:
+        note: The note, in the user's words, at most 200 characters.
+    """
+    text = _visible(note)
+    if not text:
+        return _dumps({"remembered": None, "error": "the note is empty"})
+    if len(text) > MAX_NOTE_CHARS:
+        return _dumps(
+            {
+                "remembered": None,
+                "error": f"the note has {len(text)} characters; notes hold at most "
+                f"{MAX_NOTE_CHARS}: save a shorter version",
+            }
+        )
+    memory = await ctx.context.view()
+    if memory.paused:
+        return _dumps({"remembered": None, "error": PAUSED})
+    notes = memory.notes()
+    for existing in notes:
+        if same_note(existing.value, text):
+            kept = {"number": existing.number, "note": existing.value}
+            return _dumps({"already_remembered": kept})
+    if len(notes) >= MAX_NOTES:
+        return _dumps(
+            {
+                "remembered": None,
+                "error": f"memory is full ({MAX_NOTES} notes): tell the person to forget a "
+                "note first with !forget <number>",
+            }
+        )
+    ctx.context.changes.append(MemoryChange("add", kind="note", value=text))
+    return _dumps({"remembered": {"number": memory.next_number, "note": text}})
+
+
+@function_tool
+async def forget_memory(ctx: RunContextWrapper[UserContext], item: str) -> str:
+    """Forget one remembered item when the user asks you to. Its value is also removed from
+    the stored conversation.
+
+    Args:
+        item: Which item: "name", "city", or a note's number from read_facts.
+    """
+    memory = await ctx.context.view()
+    target = memory.find(item)
+    if target is None:
+        return _dumps(
+            {"forgotten": None, "error": f"there is no item {item!r}; read_facts lists them"}
+        )
+    ctx.context.changes.append(
+        MemoryChange("forget", kind=target.kind, value=target.value, number=target.number)
+    )
+    return _dumps(
+        {"forgotten": {"number": target.number, "kind": target.kind, "value": target.value}}
+    )

@@ -1,0 +1,94 @@
+"""Reading stored history: the model's window, `!history` pages and whole histories, always
+by item id (keyset), never by counting or skipping rows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from agents import TResponseInputItem
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from . import positions
+from .items import HistoryPage, is_user_message
+from .schema import agent_messages
+
+# Items per read when a whole history is read (export): each page is its own short read.
+READ_PAGE = 500
+_messages = agent_messages.c
+
+
+def decode(rows: Sequence[Any]) -> list[TResponseInputItem]:
+    items = []
+    for (data,) in rows:
+        try:
+            items.append(json.loads(data))
+        except (json.JSONDecodeError, TypeError):
+            continue  # as the SDK's sessions do: a corrupt row is skipped, not fatal
+    return items
+
+
+async def newest_turns(
+    conn: AsyncConnection, user_key: str, user_turns: int
+) -> list[TResponseInputItem]:
+    """The newest `user_turns` turns, each whole, starting at a user message."""
+    chunk = max(8, user_turns * 6)
+    newest_first: list[TResponseInputItem] = []
+    starts = 0
+    before: int | None = None
+    while True:
+        query = select(_messages.id, _messages.message_data).where(_messages.session_id == user_key)
+        if before is not None:
+            query = query.where(_messages.id < before)
+        rows = (await conn.execute(query.order_by(_messages.id.desc()).limit(chunk))).all()
+        for item in decode([(data,) for _, data in rows]):
+            newest_first.append(item)
+            starts += is_user_message(item)
+            if starts == user_turns:
+                return newest_first[::-1]
+        if len(rows) < chunk:
+            break
+        before = rows[-1].id
+    # All history fits; it starts at a user message, so the window starts at a turn.
+    items = newest_first[::-1]
+    first = next((n for n, item in enumerate(items) if is_user_message(item)), len(items))
+    return items[first:]
+
+
+async def read_page(
+    conn: AsyncConnection, user_key: str, total: int, page: int, per_page: int
+) -> HistoryPage:
+    """Page `page` (1 = newest) of `total` kept items: from the nearest mark, by id."""
+    pages = max(1, -(-total // per_page))
+    if page > pages or total == 0:
+        return HistoryPage(items=[], page=page, pages=pages, total=total)
+    last = total - (page - 1) * per_page
+    first = max(1, last - per_page + 1)
+    from_id, skip = positions.page_start(user_key, first)
+    rows = await conn.execute(
+        select(_messages.message_data)
+        .where(_messages.session_id == user_key, _messages.id >= from_id)
+        .order_by(_messages.id)
+        .limit(skip + last - first + 1)
+    )
+    items = decode(rows.all()[skip:])
+    return HistoryPage(items=items, page=page, pages=pages, total=total)
+
+
+async def items_after(
+    conn: AsyncConnection, user_key: str, after: int
+) -> tuple[list[TResponseInputItem], int | None]:
+    """Up to READ_PAGE items with ids after `after`, and the id to continue from (None at
+    the end)."""
+    rows = (
+        await conn.execute(
+            select(_messages.id, _messages.message_data)
+            .where(_messages.session_id == user_key, _messages.id > after)
+            .order_by(_messages.id)
+            .limit(READ_PAGE)
+        )
+    ).all()
+    items = decode([(data,) for _, data in rows])
+    return items, (rows[-1].id if len(rows) == READ_PAGE else None)
