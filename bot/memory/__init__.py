@@ -1,4 +1,4 @@
-"""Memory: where each person's history and facts are stored, and how a turn reaches them."""
+"""Memory: where each person's history and memory items are stored, and how a turn reads them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ from typing import TYPE_CHECKING
 
 from .contract import MemoryStore
 from .errors import StoreError, StoreFull
-from .items import FACT_NAMES, ForgetReport, HistoryPage, is_user_message, message_text
+from .items import (
+    FACT_NAMES,
+    ForgetReport,
+    HistoryPage,
+    MemorySource,
+    is_user_message,
+    message_text,
+)
 from .session import TurnSession
 from .store import SqlMemoryStore
 
@@ -17,6 +24,7 @@ __all__ = [
     "FACT_NAMES",
     "ForgetReport",
     "HistoryPage",
+    "MemorySource",
     "MemoryStore",
     "SqlMemoryStore",
     "StoreError",

@@ -162,33 +162,37 @@ def section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}
 
 
-def added_context(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The context block under an answer: what this turn stored."""
-    text = escape(render_turn_added(items))
+def added_context(items: Sequence[Mapping[str, Any]] | None, changes: str = "") -> dict[str, Any]:
+    """The context block under an answer: what this turn stored, and what it changed in
+    memory (`changes`, from `render_changes`)."""
+    parts = [render_turn_added(items)] if items else []
+    if changes:
+        parts.append(changes)
+    text = escape("\n".join(parts))
     if len(text) > CONTEXT_CHARS:
         text = text[: CONTEXT_CHARS - 1] + "…"
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text, "verbatim": True}]}
 
 
 def reply_messages(
-    markdown: str, added: Sequence[Mapping[str, Any]] | None = None
+    markdown: str, added: Sequence[Mapping[str, Any]] | None = None, changes: str = ""
 ) -> list[dict[str, Any]]:
     """The messages for one answer: each with `text` (the notification and fallback, at most
     MESSAGE_CHARS) and `blocks` (sections of at most SECTION_CHARS); the last one carries the
-    context block of what the turn stored, when given."""
-    return text_messages(to_mrkdwn(markdown), added)
+    context block of what the turn stored and changed, when given."""
+    return text_messages(to_mrkdwn(markdown), added, changes)
 
 
 def text_messages(
-    mrkdwn: str, added: Sequence[Mapping[str, Any]] | None = None
+    mrkdwn: str, added: Sequence[Mapping[str, Any]] | None = None, changes: str = ""
 ) -> list[dict[str, Any]]:
     """Like `reply_messages` for text that is already safe mrkdwn."""
     chunks = split_text(mrkdwn) or ["(no answer)"]
     messages: list[dict[str, Any]] = []
     for index, chunk in enumerate(chunks):
         blocks = [section(part) for part in split_text(chunk, SECTION_CHARS)]
-        if added and index == len(chunks) - 1:
-            blocks.append(added_context(added))
+        if (added or changes) and index == len(chunks) - 1:
+            blocks.append(added_context(added, changes))
         messages.append({"text": chunk, "blocks": blocks[:MAX_BLOCKS]})
     return messages
 

@@ -22,10 +22,15 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ...core.chat import ChatService, Reply
+from ...core.render import render_changes
+from ...memory import MemorySource
 from ...settings import Settings
 from .render import WRITING, plain_messages, preview_text, reply_messages
 
 log = logging.getLogger(__name__)
+
+# The slash command for memory (`/memory history`, `/memory forget city`).
+MEMORY_COMMAND = "/memory"
 
 T = TypeVar("T")
 # Seconds between updates of a channel's streamed answer (Slack allows about one a second),
@@ -178,7 +183,14 @@ class SlackChat:
         return text.strip().startswith(self.prefix) and words[:1] == ["export"]
 
     async def answer(
-        self, client: AsyncWebClient, *, user_key: str, user_id: str, text: str, where: Where
+        self,
+        client: AsyncWebClient,
+        *,
+        user_key: str,
+        user_id: str,
+        text: str,
+        where: Where,
+        source: MemorySource | None = None,
     ) -> None:
         """A message addressed to the bot (a DM, a mention, a thread follow-up): the turn, or
         a chat command, answered where it was asked."""
@@ -190,7 +202,7 @@ class SlackChat:
         progress = Progress(client, where, self.last_update)
         progress.start()
         try:
-            reply = await self.chat.handle(user_key, text, on_text=progress.add)
+            reply = await self.chat.handle(user_key, text, on_text=progress.add, source=source)
         finally:
             await progress.stop()
         if not reply.text:
@@ -218,7 +230,10 @@ class SlackChat:
         if reply.is_command:
             return plain_messages(reply.text)
         added = reply.added if self.settings.show_turn_embed else None
-        return reply_messages(reply.text, added)
+        # Corrections are always shown, with how to undo them (the slash command works
+        # everywhere; `!forget` only in a DM).
+        changes = render_changes(reply.changes, f"{MEMORY_COMMAND} ")
+        return reply_messages(reply.text, added, changes)
 
     async def post(
         self,

@@ -60,7 +60,7 @@ async def test_memory_commands_are_ephemeral(tmp_path: Path) -> None:
         assert "city: Lisbon" in history.body["text"]
         assert "[tool] save_facts" in history.body["text"]
 
-        help_text = (await bot.command("U1", "")).body["text"]
+        help_text = (await bot.command("U1", "help")).body["text"]
         assert "/memory history [page]" in help_text and "!history" not in help_text
         unknown = (await bot.command("U1", "dance")).body["text"]
         assert unknown == "Unknown command /memory dance. Try /memory help."

@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ..render import plain_messages
-from ..replies import EXPORT_FAILED, EXPORT_SENT, call
+from ..replies import EXPORT_FAILED, EXPORT_SENT, MEMORY_COMMAND, call
 from ..users import user_key
 
 if TYPE_CHECKING:
@@ -23,16 +23,32 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-COMMAND = "/memory"
+COMMAND = MEMORY_COMMAND
+
+
+def core_command(subcommand: str, prefix: str) -> str:
+    """The chat command a `/memory` subcommand runs: `/memory` (or `list`) and
+    `/memory on|off` are `!memory` and `!memory on|off`; any other is `!<subcommand>`
+    (`/memory forget city` runs `!forget city`)."""
+    words = subcommand.split()
+    if not words or words[0].lower() == "list":
+        return f"{prefix}memory"
+    if words[0].lower() in ("on", "off"):
+        return f"{prefix}memory {subcommand}"
+    return prefix + subcommand
 
 
 def slash_text(text: str, prefix: str) -> str:
-    """The core's wording with `!history` written as `/memory history`. Only unindented lines
-    (help, usage, errors) are rewritten: indented ones quote stored text."""
-    pattern = re.compile(rf"(?<![\w/]){re.escape(prefix)}(?=[a-z])")
+    """The core's wording with `!history` written as `/memory history` (and `!memory` as
+    `/memory`). Only unindented lines (help, usage, errors) are rewritten: indented ones
+    quote stored text."""
+    pattern = re.compile(rf"(?<![\w/]){re.escape(prefix)}(?:(memory)\b|(?=[a-z]))")
+
+    def slash(match: re.Match[str]) -> str:
+        return COMMAND if match.group(1) else f"{COMMAND} "
+
     return "\n".join(
-        line if line.startswith(" ") else pattern.sub(f"{COMMAND} ", line)
-        for line in text.split("\n")
+        line if line.startswith(" ") else pattern.sub(slash, line) for line in text.split("\n")
     )
 
 
@@ -45,16 +61,17 @@ def register(app: AsyncApp, slack_chat: SlackChat) -> None:
         client: AsyncWebClient,
         context: AsyncBoltContext,
     ) -> None:
-        """history [page] · export · forget · help: your memory, shown only to you."""
+        """(list) · on|off · forget [item] · history [page] · export · help: your memory,
+        shown only to you."""
         await ack()  # Slack wants this within 3 s; the work follows
-        subcommand = " ".join(str(command.get("text", "")).split()) or "help"
+        subcommand = " ".join(str(command.get("text", "")).split())
         user_id = command["user_id"]
         key = user_key(context.team_id, user_id)
-        if subcommand.split()[0].lower() == "export":
+        if subcommand.split()[:1] == ["export"]:
             sent = await slack_chat.send_export(client, user_key=key, user_id=user_id)
             text = EXPORT_SENT if sent else EXPORT_FAILED
         else:
-            reply = await slack_chat.chat.handle(key, slack_chat.prefix + subcommand)
+            reply = await slack_chat.chat.handle(key, core_command(subcommand, slack_chat.prefix))
             text = slash_text(reply.text, slack_chat.prefix)
         for message in plain_messages(text):
             response = await call("response_url", respond(response_type="ephemeral", **message))

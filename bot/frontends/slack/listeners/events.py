@@ -11,6 +11,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
+from ....memory import MemorySource
 from ..render import plain_messages
 from ..replies import Where, call
 from ..users import user_key
@@ -67,7 +68,12 @@ def register(app: AsyncApp, slack_chat: SlackChat) -> None:
                 )
             else:
                 await slack_chat.answer(
-                    client, user_key=key, user_id=user_id, text=text, where=where
+                    client,
+                    user_key=key,
+                    user_id=user_id,
+                    text=text,
+                    where=where,
+                    source=MemorySource("slack", f"{event['channel']}/{event.get('ts', '')}"),
                 )
         except Exception:
             # One bad message must not stop the next: log it, apologise, carry on.
