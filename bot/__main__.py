@@ -13,8 +13,8 @@ from .core.agent import describe_model
 from .core.chat import ChatService
 from .frontends.console import run_console
 from .memory import StoreError, describe_memory
+from .memory.opening import open_memory, opened_memory
 from .settings import Settings, SettingsError
-from .startup import open_memory, opened_memory
 
 log = logging.getLogger("bot")
 

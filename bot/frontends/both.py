@@ -7,7 +7,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from ..core.chat import ChatService
-from ..startup import opened_memory
+from ..memory.opening import opened_memory
 from .discord.bot import SHUTDOWN_GRACE_SECONDS, MemoryBot, discord_token, raise_start_error
 from .slack.app import check_settings, run_slack, stop_on_signals
 

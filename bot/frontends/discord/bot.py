@@ -21,8 +21,8 @@ from discord.ext import commands
 from ...core.agent import describe_model
 from ...core.chat import ChatService
 from ...memory import describe_memory
+from ...memory.opening import check_memory, open_memory
 from ...settings import SettingsError
-from ...startup import check_memory, open_memory
 from .render import NO_MENTIONS
 
 if TYPE_CHECKING:

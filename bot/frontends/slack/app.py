@@ -32,8 +32,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from ...core.agent import describe_model
 from ...core.chat import ChatService
 from ...memory import describe_memory
+from ...memory.opening import opened_memory
 from ...settings import Settings, SettingsError
-from ...startup import opened_memory
 from .listeners import register_listeners
 from .replies import SlackChat, slack_error
 

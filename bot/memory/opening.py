@@ -14,11 +14,11 @@ import sqlite3
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from .memory import MemoryStore, StoreError, open_store
-from .settings import SettingsError
+from ..settings import SettingsError
+from . import MemoryStore, StoreError, open_store
 
 if TYPE_CHECKING:
-    from .settings import Settings
+    from ..settings import Settings
 
 log = logging.getLogger(__name__)
 
