@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 from ..core.chat import ChatService
 from ..memory.opening import opened_memory
 from .discord.bot import SHUTDOWN_GRACE_SECONDS, MemoryBot, discord_token, raise_start_error
-from .slack.app import check_settings, run_slack, stop_on_signals
+from .signals import stop_on_signals
+from .slack.app import check_settings, run_slack
 
 if TYPE_CHECKING:
     from ..settings import Settings

@@ -7,10 +7,8 @@ commands into chat-service calls and render what comes back (`render.py`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
-import signal
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +21,7 @@ from ...core.chat import ChatService
 from ...memory import describe_memory
 from ...memory.opening import check_memory, open_memory
 from ...settings import SettingsError
+from ..signals import stop_on_signals
 from .render import NO_MENTIONS
 
 if TYPE_CHECKING:
@@ -183,31 +182,23 @@ async def run_discord(settings: Settings, *, sync_global: bool = False) -> None:
         describe_memory(settings),
         describe_model(settings),
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    handled: list[signal.Signals] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-            handled.append(sig)
     try:
-        async with bot:
-            connection = asyncio.create_task(bot.start(discord_token(settings)))
-            stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait({connection, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
-            if connection.done():
-                raise_start_error(connection)
-            else:
-                log.info("stop signal received; closing the Discord connection")
-                await bot.close()
-                try:
-                    await asyncio.wait_for(connection, SHUTDOWN_GRACE_SECONDS)
-                except TimeoutError:
-                    log.warning("the connection did not close in time; cancelled it")
+        with stop_on_signals() as stop:
+            async with bot:
+                connection = asyncio.create_task(bot.start(discord_token(settings)))
+                stopping = asyncio.create_task(stop.wait())
+                await asyncio.wait({connection, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                stopping.cancel()
+                if connection.done():
+                    raise_start_error(connection)
+                else:
+                    log.info("stop signal received; closing the Discord connection")
+                    await bot.close()
+                    try:
+                        await asyncio.wait_for(connection, SHUTDOWN_GRACE_SECONDS)
+                    except TimeoutError:
+                        log.warning("the connection did not close in time; cancelled it")
     finally:
-        for sig in handled:
-            loop.remove_signal_handler(sig)
         # `async with` closes the bot; this covers a failure before it was entered.
         if not bot.is_closed():
             await bot.close()

@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -34,6 +33,7 @@ from ...core.chat import ChatService
 from ...memory import describe_memory
 from ...memory.opening import opened_memory
 from ...settings import Settings, SettingsError
+from ..signals import stop_on_signals
 from .listeners import register_listeners
 from .replies import SlackChat, slack_error
 
@@ -167,23 +167,6 @@ async def verify_token(client: AsyncWebClient) -> str:
             f"could not reach the Slack Web API at SLACK_API_URL ({type(exc).__name__})."
         ) from None
     return f"{identity.get('user')} in {identity.get('team')}"
-
-
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[asyncio.Event]:
-    """An event set by SIGINT or SIGTERM while the block runs."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    handled: list[signal.Signals] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-            handled.append(sig)
-    try:
-        yield stop
-    finally:
-        for sig in handled:
-            loop.remove_signal_handler(sig)
 
 
 async def run_slack(
