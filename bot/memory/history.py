@@ -77,11 +77,11 @@ async def read_page(
     return HistoryPage(items=items, page=page, pages=pages, total=total)
 
 
-async def items_after(
+async def rows_after(
     conn: AsyncConnection, user_key: str, after: int
-) -> tuple[list[TResponseInputItem], int | None]:
-    """Up to READ_PAGE items with ids after `after`, and the id to continue from (None at
-    the end)."""
+) -> tuple[list[tuple[str]], int | None]:
+    """Up to READ_PAGE stored items (undecoded rows for `decode`) with ids after `after`,
+    and the id to continue from (None at the end)."""
     rows = (
         await conn.execute(
             select(_messages.id, _messages.message_data)
@@ -90,5 +90,4 @@ async def items_after(
             .limit(READ_PAGE)
         )
     ).all()
-    items = decode([(data,) for _, data in rows])
-    return items, (rows[-1].id if len(rows) == READ_PAGE else None)
+    return [(data,) for _, data in rows], (rows[-1].id if len(rows) == READ_PAGE else None)

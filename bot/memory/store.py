@@ -40,6 +40,11 @@ from .schema import agent_messages, agent_sessions, dump_item, iso, memory_items
 log = logging.getLogger(__name__)
 
 _messages = agent_messages.c
+# Stored items decoded per step of `all_items` (well under a millisecond), and the pause
+# after each step: a real wait, so the loop thread releases the GIL to the driver threads
+# running other users' queries (`sleep(0)` would keep it for up to the 5 ms switch interval).
+DECODE_SLICE = 100
+DECODE_PAUSE_S = 0.0005
 
 
 class SqlMemoryStore:
@@ -295,16 +300,18 @@ class SqlMemoryStore:
 
     async def all_items(self, user_key: str) -> list[TResponseInputItem]:
         """Every stored item of the user, oldest first, read in short pages by id so no read
-        holds the database for long."""
+        holds the database for long, and decoded a slice at a time: a long history would
+        otherwise keep the loop from other users' turns for tens of milliseconds."""
         await self._ready()
         items: list[TResponseInputItem] = []
-        after = 0
-        while True:
+        after: int | None = 0
+        while after is not None:
             async with self._errors(), self.engine.connect() as conn:
-                page, after = await history.items_after(conn, user_key, after)
-            items += page
-            if after is None:
-                return items
+                rows, after = await history.rows_after(conn, user_key, after)
+            for start in range(0, len(rows), DECODE_SLICE):
+                items += history.decode(rows[start : start + DECODE_SLICE])
+                await asyncio.sleep(DECODE_PAUSE_S)
+        return items
 
     async def export(self, user_key: str) -> dict[str, Any]:
         """Everything stored about the user, as a JSON-serialisable dict."""

@@ -34,7 +34,12 @@ class SqliteBackend:
         self.path = Path(path)
         # Each connection is a thread and ~3 descriptors; a few cover reads beside a write.
         self.engine = create_async_engine(
-            f"sqlite+aiosqlite:///{self.path}", pool_size=pool_size, max_overflow=max_overflow
+            f"sqlite+aiosqlite:///{self.path}",
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            # No reset round trip on every check-in: reads open no transaction (see
+            # `_configure`), and closing a connection already rolls back an unfinished write.
+            pool_reset_on_return=None,
         )
         event.listen(self.engine.sync_engine, "connect", self._configure)
         event.listen(self.engine.sync_engine, "begin", self._begin)
