@@ -299,6 +299,12 @@ class ChatService:
             "run_config": self._run_config,
         }
         async with asyncio.timeout(self.timeout_s):
+            # The two reads of a turn at once, on two of the pool's connections: the history
+            # window the runner asks for first, and the memory view the tools read (and the
+            # answer depends on); one after the other they are a fifth of a turn's time.
+            context.stored, _ = await asyncio.gather(
+                self.store.memory(context.user_key), session.get_items()
+            )
             if feed is not None:
                 return await self._stream(Runner.run_streamed(self.agent, text, **run), feed)
             result = await Runner.run(self.agent, text, **run)
