@@ -89,17 +89,18 @@ async def read_page(
     return HistoryPage(items=items, page=page, pages=pages, total=total)
 
 
+_AFTER = (
+    select(_messages.id, _messages.message_data)
+    .where(_messages.session_id == bindparam("user"), _messages.id > bindparam("after"))
+    .order_by(_messages.id)
+    .limit(bindparam("page"))
+)
+
+
 async def rows_after(
-    conn: AsyncConnection, user_key: str, after: int
+    conn: AsyncConnection, user_key: str, after: int, run: positions.Run
 ) -> tuple[list[tuple[str]], int | None]:
     """Up to READ_PAGE stored items (undecoded rows for `decode`) with ids after `after`,
     and the id to continue from (None at the end)."""
-    rows = (
-        await conn.execute(
-            select(_messages.id, _messages.message_data)
-            .where(_messages.session_id == user_key, _messages.id > after)
-            .order_by(_messages.id)
-            .limit(READ_PAGE)
-        )
-    ).all()
-    return [(data,) for _, data in rows], (rows[-1].id if len(rows) == READ_PAGE else None)
+    rows = await run(conn, _AFTER, {"user": user_key, "after": after, "page": READ_PAGE})
+    return [(data,) for _, data in rows], (rows[-1][0] if len(rows) == READ_PAGE else None)

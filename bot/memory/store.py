@@ -308,7 +308,7 @@ class SqlMemoryStore:
         after: int | None = 0
         while after is not None:
             async with self._errors(), self.engine.connect() as conn:
-                rows, after = await history.rows_after(conn, user_key, after)
+                rows, after = await history.rows_after(conn, user_key, after, self._backend.run)
             for start in range(0, len(rows), DECODE_SLICE):
                 items += history.decode(rows[start : start + DECODE_SLICE])
                 await asyncio.sleep(DECODE_PAUSE_S)
