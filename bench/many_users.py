@@ -24,6 +24,16 @@ from bot.memory import open_store  # noqa: E402
 
 
 def peak_rss_mb() -> float:
+    """This process's own peak RSS. Not `ru_maxrss`: on Linux a child keeps the RSS its parent
+    had when it forked (the bench's parent holds 200+ MB by the time it starts this), so that
+    figure measured the parent. VmHWM belongs to the address space `exec` made for us."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     # ru_maxrss is in KiB on Linux.
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

@@ -64,7 +64,37 @@ SLOW_DOWN = (
     "Please slow down a little."
 )
 
-__all__ = ["ChatService", "Reply", "TextSink", "TurnResult"]
+# History items encoded per step of `encode_export` (C encoder: a fraction of a millisecond),
+# and the pause after each step. The pause must be a real wait, not `sleep(0)`: while the loop
+# thread computes it keeps the GIL, and the database driver's threads (other users' queries)
+# get it only after the 5 ms switch interval; idle in the selector, the loop releases it.
+EXPORT_CHUNK = 100
+EXPORT_PAUSE_S = 0.0005
+
+__all__ = ["ChatService", "Reply", "TextSink", "TurnResult", "encode_export"]
+
+
+async def encode_export(data: dict[str, Any]) -> str:
+    """An export as indented JSON text, each history item on one line, "history" last.
+
+    Encoded on the loop a few items at a time with json's C encoder (no `indent`): an
+    indented dump of a long history takes the pure-Python encoder, which in a worker thread
+    holds the GIL for milliseconds at a stretch, and every database round trip of other
+    users' turns waits on it. Short steps with pauses let those turns run in between."""
+    history = data.get("history") or []
+    head = json.dumps(
+        {k: v for k, v in data.items() if k != "history"}, ensure_ascii=False, indent=2
+    )
+    parts = ["{\n" if head == "{}" else head[:-2] + ",\n", '  "history": [']
+    for start in range(0, len(history), EXPORT_CHUNK):
+        chunk = history[start : start + EXPORT_CHUNK]
+        parts.append(
+            ("\n    " if start == 0 else ",\n    ")
+            + ",\n    ".join(json.dumps(item, ensure_ascii=False) for item in chunk)
+        )
+        await asyncio.sleep(EXPORT_PAUSE_S)
+    parts.append("\n  ]\n}" if history else "]\n}")
+    return "".join(parts)
 
 
 @dataclass(frozen=True)
@@ -269,6 +299,12 @@ class ChatService:
             "run_config": self._run_config,
         }
         async with asyncio.timeout(self.timeout_s):
+            # The two reads of a turn at once, on two of the pool's connections: the history
+            # window the runner asks for first, and the memory view the tools read (and the
+            # answer depends on); one after the other they are a fifth of a turn's time.
+            context.stored, _ = await asyncio.gather(
+                self.store.memory(context.user_key), session.get_items()
+            )
             if feed is not None:
                 return await self._stream(Runner.run_streamed(self.agent, text, **run), feed)
             result = await Runner.run(self.agent, text, **run)
@@ -400,10 +436,8 @@ class ChatService:
         return await self.store.export(user_key)
 
     async def export_json(self, user_key: str) -> str:
-        """`export` as indented JSON text, built off the event loop (a long history takes a
-        while to encode, and other users' turns must not wait for it)."""
-        data = await self.export(user_key)
-        return await asyncio.to_thread(json.dumps, data, ensure_ascii=False, indent=2)
+        """`export` as indented JSON text (as `json.dumps(..., indent=2)` writes it)."""
+        return await encode_export(await self.export(user_key))
 
     def help_text(self) -> str:
         p = self.command_prefix

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agents import TResponseInputItem
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import positions
@@ -30,8 +30,19 @@ def decode(rows: Sequence[Any]) -> list[TResponseInputItem]:
     return items
 
 
+# The window, newest first, a chunk at a time (module-level, so each is compiled once; see
+# `Backend.run`): the first chunk, then the chunks before the oldest id seen so far.
+_NEWEST = (
+    select(_messages.id, _messages.message_data)
+    .where(_messages.session_id == bindparam("user"))
+    .order_by(_messages.id.desc())
+    .limit(bindparam("chunk"))
+)
+_OLDER = _NEWEST.where(_messages.id < bindparam("before"))
+
+
 async def newest_turns(
-    conn: AsyncConnection, user_key: str, user_turns: int
+    conn: AsyncConnection, user_key: str, user_turns: int, run: positions.Run
 ) -> list[TResponseInputItem]:
     """The newest `user_turns` turns, each whole, starting at a user message."""
     chunk = max(8, user_turns * 6)
@@ -39,10 +50,11 @@ async def newest_turns(
     starts = 0
     before: int | None = None
     while True:
-        query = select(_messages.id, _messages.message_data).where(_messages.session_id == user_key)
-        if before is not None:
-            query = query.where(_messages.id < before)
-        rows = (await conn.execute(query.order_by(_messages.id.desc()).limit(chunk))).all()
+        params = {"user": user_key, "chunk": chunk}
+        if before is None:
+            rows = await run(conn, _NEWEST, params)
+        else:
+            rows = await run(conn, _OLDER, {**params, "before": before})
         for item in decode([(data,) for _, data in rows]):
             newest_first.append(item)
             starts += is_user_message(item)
@@ -50,7 +62,7 @@ async def newest_turns(
                 return newest_first[::-1]
         if len(rows) < chunk:
             break
-        before = rows[-1].id
+        before = rows[-1][0]
     # All history fits; it starts at a user message, so the window starts at a turn.
     items = newest_first[::-1]
     first = next((n for n, item in enumerate(items) if is_user_message(item)), len(items))
@@ -77,18 +89,18 @@ async def read_page(
     return HistoryPage(items=items, page=page, pages=pages, total=total)
 
 
-async def items_after(
-    conn: AsyncConnection, user_key: str, after: int
-) -> tuple[list[TResponseInputItem], int | None]:
-    """Up to READ_PAGE items with ids after `after`, and the id to continue from (None at
-    the end)."""
-    rows = (
-        await conn.execute(
-            select(_messages.id, _messages.message_data)
-            .where(_messages.session_id == user_key, _messages.id > after)
-            .order_by(_messages.id)
-            .limit(READ_PAGE)
-        )
-    ).all()
-    items = decode([(data,) for _, data in rows])
-    return items, (rows[-1].id if len(rows) == READ_PAGE else None)
+_AFTER = (
+    select(_messages.id, _messages.message_data)
+    .where(_messages.session_id == bindparam("user"), _messages.id > bindparam("after"))
+    .order_by(_messages.id)
+    .limit(bindparam("page"))
+)
+
+
+async def rows_after(
+    conn: AsyncConnection, user_key: str, after: int, run: positions.Run
+) -> tuple[list[tuple[str]], int | None]:
+    """Up to READ_PAGE stored items (undecoded rows for `decode`) with ids after `after`,
+    and the id to continue from (None at the end)."""
+    rows = await run(conn, _AFTER, {"user": user_key, "after": after, "page": READ_PAGE})
+    return [(data,) for _, data in rows], (rows[-1][0] if len(rows) == READ_PAGE else None)

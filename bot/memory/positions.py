@@ -8,16 +8,22 @@ brought up to date (appended rows indexed; anything else rebuilt) before they ar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Text, delete, exists, func, insert, literal, select, update
+from sqlalchemy import Text, bindparam, delete, exists, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.expression import Executable
 
 from .schema import MARK_STRIDE, agent_messages, history_counts, history_marks
 
 _messages = agent_messages.c
+# `Backend.run`: one statement with its parameters (a mapping, or a list of them).
+Run = Callable[
+    [AsyncConnection, Executable, Mapping[str, Any] | Sequence[Mapping[str, Any]]],
+    Awaitable[list[Any]],
+]
 
 
 @dataclass(frozen=True)
@@ -53,14 +59,26 @@ async def kept_count(conn: AsyncConnection, user_key: str) -> KeptCount:
     return kept_from(*(await conn.execute(select(*kept_columns(user_key)))).one())
 
 
-async def extend(conn: AsyncConnection, user_key: str, kept: KeptCount, added: int) -> None:
+_USER = bindparam("user")
+_SET_COUNT = (
+    update(history_counts)
+    .where(history_counts.c.user_key == _USER)
+    .values(item_count=bindparam("items"), last_id=_newest_id(_USER))
+)
+_NEW_COUNT = insert(history_counts).values(
+    user_key=_USER, item_count=bindparam("items"), last_id=_newest_id(_USER)
+)
+
+
+async def extend(
+    conn: AsyncConnection, user_key: str, kept: KeptCount, added: int, run: Run
+) -> None:
     """Index the `added` rows this transaction just inserted for the user, given the kept
     state read before inserting them. Falls back to `reconcile` when that state did not
     cover every stored row (the SDK wrote or removed rows itself)."""
     if not kept.up_to_date:
         await reconcile(conn, user_key)
         return
-    newest = _newest_id(user_key)
     first = kept.items + 1
     for position in range(first, first + added):
         if (position - 1) % MARK_STRIDE == 0:
@@ -75,13 +93,8 @@ async def extend(conn: AsyncConnection, user_key: str, kept: KeptCount, added: i
                     .offset(position - first),
                 )
             )
-    values = {"item_count": kept.items + added, "last_id": newest}
-    if kept.tracked:
-        await conn.execute(
-            update(history_counts).where(history_counts.c.user_key == user_key).values(**values)
-        )
-    else:
-        await conn.execute(insert(history_counts).values(user_key=user_key, **values))
+    params = {"user": user_key, "items": kept.items + added}
+    await run(conn, _SET_COUNT if kept.tracked else _NEW_COUNT, params)
 
 
 async def reconcile(conn: AsyncConnection, user_key: str) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from agents import TResponseInputItem
-from sqlalchemy import delete, select, text
+from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -40,6 +40,16 @@ from .schema import agent_messages, agent_sessions, dump_item, iso, memory_items
 log = logging.getLogger(__name__)
 
 _messages = agent_messages.c
+# A commit's statements, built (and compiled) once: every one is a round trip to the driver.
+_USER = bindparam("user")
+# One read for the pause flag and the kept history positions.
+_STATE = select(item_rows.paused_column(_USER), *positions.kept_columns(_USER))
+_ADD_ITEM = agent_messages.insert().values(session_id=_USER, message_data=bindparam("data"))
+# Stored items decoded per step of `all_items` (well under a millisecond), and the pause
+# after each step: a real wait, so the loop thread releases the GIL to the driver threads
+# running other users' queries (`sleep(0)` would keep it for up to the 5 ms switch interval).
+DECODE_SLICE = 100
+DECODE_PAUSE_S = 0.0005
 
 
 class SqlMemoryStore:
@@ -55,6 +65,15 @@ class SqlMemoryStore:
             PostgresBackend(target, **options)
             if isinstance(target, str) and is_postgres_url(target)
             else SqliteBackend(Path(target), **options)
+        )
+        # The session-row upsert of every commit, built once (its INSERT is the dialect's).
+        self._touch_session = (
+            self._backend.insert(agent_sessions)
+            .values(session_id=bindparam("user"))
+            .on_conflict_do_update(
+                index_elements=[agent_sessions.c.session_id],
+                set_={"updated_at": text("CURRENT_TIMESTAMP")},
+            )
         )
         self._opened = False
         self._closed = False
@@ -156,7 +175,7 @@ class SqlMemoryStore:
         output): read newest first, by id, in one read transaction, never a row twice."""
         await self._ready()
         async with self._errors(), self.engine.connect() as conn:
-            return await history.newest_turns(conn, user_key, user_turns)
+            return await history.newest_turns(conn, user_key, user_turns, self._backend.run)
 
     async def commit_turn(
         self,
@@ -182,11 +201,7 @@ class SqlMemoryStore:
                 await self._backend.lock_user(conn, user_key)
                 # One read for the pause flag and the kept history positions: every
                 # statement is a round trip to the driver.
-                state = (
-                    await conn.execute(
-                        select(item_rows.paused_column(user_key), *positions.kept_columns(user_key))
-                    )
-                ).one()
+                (state,) = await self._backend.run(conn, _STATE, {"user": user_key})
                 paused = bool(state[0])
                 wanted = [c for c in memory_changes if c.action == "forget" or not paused]
                 applied = (
@@ -209,7 +224,7 @@ class SqlMemoryStore:
                 if stored:
                     await self._insert_history(conn, user_key, stored)
                     kept = positions.kept_from(*state[1:])
-                    await positions.extend(conn, user_key, kept, len(stored))
+                    await positions.extend(conn, user_key, kept, len(stored), self._backend.run)
                 return CommitResult(stored=True, changes=applied, items=stored)
 
         result = await finish(write())
@@ -221,20 +236,11 @@ class SqlMemoryStore:
         self, conn: AsyncConnection, user_key: str, items: Sequence[TResponseInputItem]
     ) -> None:
         # As the SDK's add_items: the session row (created, or its updated_at touched), then
-        # the items in order.
-        await conn.execute(
-            self._backend.insert(agent_sessions)
-            .values(session_id=user_key)
-            .on_conflict_do_update(
-                index_elements=[agent_sessions.c.session_id],
-                set_={"updated_at": text("CURRENT_TIMESTAMP")},
-            )
-        )
-        rows = [
-            {"session_id": user_key, "message_data": dump_item(item, self.dialect)}
-            for item in items
-        ]
-        await conn.execute(agent_messages.insert(), rows)
+        # the items in order (one executemany).
+        run = self._backend.run
+        await run(conn, self._touch_session, {"user": user_key})
+        rows = [{"user": user_key, "data": dump_item(item, self.dialect)} for item in items]
+        await run(conn, _ADD_ITEM, rows)
 
     # --- memory items ---------------------------------------------------------------------
 
@@ -295,16 +301,18 @@ class SqlMemoryStore:
 
     async def all_items(self, user_key: str) -> list[TResponseInputItem]:
         """Every stored item of the user, oldest first, read in short pages by id so no read
-        holds the database for long."""
+        holds the database for long, and decoded a slice at a time: a long history would
+        otherwise keep the loop from other users' turns for tens of milliseconds."""
         await self._ready()
         items: list[TResponseInputItem] = []
-        after = 0
-        while True:
+        after: int | None = 0
+        while after is not None:
             async with self._errors(), self.engine.connect() as conn:
-                page, after = await history.items_after(conn, user_key, after)
-            items += page
-            if after is None:
-                return items
+                rows, after = await history.rows_after(conn, user_key, after, self._backend.run)
+            for start in range(0, len(rows), DECODE_SLICE):
+                items += history.decode(rows[start : start + DECODE_SLICE])
+                await asyncio.sleep(DECODE_PAUSE_S)
+        return items
 
     async def export(self, user_key: str) -> dict[str, Any]:
         """Everything stored about the user, as a JSON-serialisable dict."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import OrderedDict
@@ -265,7 +264,8 @@ class SlackChat:
 
     async def send_export(self, client: AsyncWebClient, *, user_key: str, user_id: str) -> bool:
         """Everything stored about the person, as a JSON file in their DM with the bot."""
-        data = await self.chat.export(user_key)
+        # Encoded in short steps on the loop (see `encode_export`), never in one long stretch.
+        content = await self.chat.export_json(user_key)
         opened = await call("conversations.open", client.conversations_open(users=user_id))
         if opened is None:
             return False
@@ -276,7 +276,7 @@ class SlackChat:
                 channel=channel,
                 filename=EXPORT_FILENAME,
                 title="Everything I've stored about you",
-                content=json.dumps(data, ensure_ascii=False, indent=2),
+                content=content,
                 initial_comment="Here is everything I've stored about you, as JSON.",
             ),
         )

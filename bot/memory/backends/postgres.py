@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.sql.expression import Executable
 
 from ..errors import StoreError, StoreFull
 from .tasks import driver_message, finish
@@ -112,6 +113,19 @@ class PostgresBackend:
 
     def prepare(self) -> None:
         """Nothing to create before connecting."""
+
+    async def run(
+        self,
+        conn: AsyncConnection,
+        statement: Executable,
+        params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    ) -> list[Any]:
+        """Run one of the store's hot-path statements (see `SqliteBackend.run`); asyncpg
+        needs no shortcut, so this is SQLAlchemy's own execute."""
+        result = await conn.execute(
+            statement, dict(params) if isinstance(params, Mapping) else list(params)
+        )
+        return [tuple(row) for row in result.all()] if result.returns_rows else []
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
