@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from ....core.chat import COMMAND_ACTIONS
+from ....core.commands import COMMAND_ACTIONS
 from ....core.failures import COMMAND_FAILED, storage_error
 from ..render import NO_MENTIONS
 

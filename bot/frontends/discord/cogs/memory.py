@@ -15,7 +15,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from ....core.chat import HISTORY_PAGE_SIZE, MAX_PAGE
+from ....core.commands import HISTORY_PAGE_SIZE, MAX_PAGE
 from ..render import NO_MENTIONS, history_embed, memory_embed, split_message
 from ..users import user_key
 
