@@ -65,18 +65,6 @@ GOALS: dict[str, tuple[str, Any]] = {
     "pg_throughput_ratio": (">=", 0.8),
     "pg_history_deep_page_ratio": ("<=", 2),
 }
-# Figures that depend on the store (bot/memory/) and change when it is rewritten.
-STORE_DEPENDENT = (
-    "core_overhead_ratio",
-    "throughput_ratio",
-    "commits/fsyncs per turn",
-    "stall_ratio",
-    "loop_lag_ms_p99",
-    "history_deep_page_ratio",
-    "history_ratio_10000_vs_100",
-    "fds/RSS after 10,000 users",
-    "every pg_ figure",
-)
 
 
 def verdict(key: str, value: Any) -> str:
@@ -222,7 +210,6 @@ def print_report(results: dict[str, Any]) -> None:
     for key, value in results.items():
         if key not in skip and not key.endswith("_skipped"):
             print(f"  {key} = {value}")
-    print(f"store-dependent (re-run after the store rewrite): {', '.join(STORE_DEPENDENT)}")
 
 
 def main() -> int:
