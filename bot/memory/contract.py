@@ -24,6 +24,11 @@ class MemoryStore(Protocol):
     or not at all; reads never see half a turn. Methods raise `StoreError` (`StoreFull` when
     nothing more fits) with one line for the operator."""
 
+    async def open(self) -> Self:
+        """Connect, check the tables are ours and migrate (also done by `async with` or on
+        first use); raises StoreError with one line when the database cannot be used."""
+        ...
+
     async def __aenter__(self) -> Self: ...
 
     async def __aexit__(self, *exc: object) -> None: ...

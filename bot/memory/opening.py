@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CHECK_USER = "startup:check"
-
 
 def memory_problem(exc: BaseException, settings: Settings) -> StoreError:
     """The one-line `StoreError` for a failure opening or first using the store."""
@@ -75,11 +73,11 @@ def open_memory(settings: Settings) -> MemoryStore:
 
 
 async def check_memory(store: MemoryStore, settings: Settings) -> None:
-    """Read from the store once, so tables that clash with ours (or a database that cannot
-    be reached) stop the start with one line instead of failing every turn later."""
+    """Open the store now (it checks its tables and migrates), so tables that clash with ours
+    or a database that cannot be reached stop the start with one line instead of failing
+    every turn later."""
     try:
-        await store.facts(CHECK_USER)
-        await store.recent_items(CHECK_USER, 1)
+        await store.open()
     except Exception as exc:
         log.debug("first use of memory failed", exc_info=True)
         raise memory_problem(exc, settings) from exc
@@ -87,8 +85,8 @@ async def check_memory(store: MemoryStore, settings: Settings) -> None:
 
 @contextlib.asynccontextmanager
 async def opened_memory(settings: Settings) -> AsyncIterator[MemoryStore]:
-    """The store, opened, entered and read once (`check_memory`), closed on exit; any failure
-    on the way in is a one-line `StoreError`."""
+    """The store, opened (tables checked, schema migrated) and closed on exit; any failure on
+    the way in is a one-line `StoreError`."""
     async with contextlib.AsyncExitStack() as stack:
         store = open_memory(settings)
         try:
@@ -98,5 +96,4 @@ async def opened_memory(settings: Settings) -> AsyncIterator[MemoryStore]:
             with contextlib.suppress(Exception):
                 await store.aclose()
             raise memory_problem(exc, settings) from exc
-        await check_memory(store, settings)
         yield store
