@@ -23,7 +23,7 @@ test: $(STAMP) test-deps
 # missing, this says so and installs Debian's postgresql package with apt-get (root or
 # passwordless sudo only; PG_INSTALL=0 skips it). Without root the PostgreSQL tests are skipped.
 test-deps: $(STAMP)
-	$(PY) tests/pg_install.py
+	$(PY) tests/support/pg_install.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check bot tests bench

@@ -23,9 +23,12 @@ from common import (
 )
 from overhead import WrongAnswer, check
 
-from bot.core.agent import UserContext, build_agent
+from bot.core.admission import RateLimiter
+from bot.core.agent import build_agent
 from bot.core.chat import ChatService
-from bot.core.limits import RateLimiter
+from bot.core.config import ChatConfig
+from bot.core.domain import UserKey
+from bot.core.tools import UserContext
 from bot.memory import open_store
 from bot.settings import Settings
 
@@ -64,7 +67,7 @@ async def measure_throughput(
     done = {"bare": 0, "bot": 0}
     per_round = max(1, users // sizes.throughput_rounds)
     async with open_store(bench_settings(bare_db)) as facts, open_store(settings) as store:
-        service = ChatService.from_settings(store, settings, model)
+        service = ChatService(store, model, ChatConfig.from_settings(settings))
 
         async def bare_user(key: str) -> None:
             session = SQLiteSession(
@@ -88,7 +91,7 @@ async def measure_throughput(
         async def bot_user(key: str) -> None:
             for t in range(turns):
                 text = f"{key} turn {t}"
-                check((await service.turn(key, text)).reply, text)
+                check((await service.turn(UserKey.parse(key), text)).reply, text)
                 done["bot"] += 1
 
         for r in range(sizes.throughput_rounds):
@@ -98,7 +101,6 @@ async def measure_throughput(
                 started = time.perf_counter()
                 await _pool(keys, workers, run_user)
                 elapsed[name] += time.perf_counter() - started
-        await service.aclose()
     rate = {name: done[name] / elapsed[name] for name in elapsed}
     return {
         "throughput_ratio": round(rate["bot"] / rate["bare"], 3),
@@ -112,18 +114,17 @@ async def bot_throughput(settings: Settings, sizes: Sizes, users: int, tag: str)
     """Turns/s of the bot alone on `settings`' store (used to compare back ends)."""
     model = ToolTurnModel()
     async with open_store(settings) as store:
-        service = ChatService.from_settings(store, settings, model)
+        service = ChatService(store, model, ChatConfig.from_settings(settings))
 
         async def bot_user(key: str) -> None:
             for t in range(sizes.throughput_turns):
                 text = f"{key} turn {t}"
-                check((await service.turn(key, text)).reply, text)
+                check((await service.turn(UserKey.parse(key), text)).reply, text)
 
         keys = [f"{tag}:{n}" for n in range(users)]
         started = time.perf_counter()
         await _pool(keys, settings.max_concurrent_turns, bot_user)
         elapsed = time.perf_counter() - started
-        await service.aclose()
     return users * sizes.throughput_turns / elapsed
 
 
@@ -135,19 +136,18 @@ async def measure_concurrency(work: Path, sizes: Sizes) -> dict[str, Any]:
     users, latency = sizes.concurrency_users, sizes.concurrency_latency_s
     model = ToolTurnModel(latency, tool_call=False)
     async with open_store(settings) as store:
-        service = ChatService.from_settings(store, settings, model)
+        service = ChatService(store, model, ChatConfig.from_settings(settings))
         latencies: list[float] = []
 
         async def one(n: int) -> None:
             began = time.perf_counter()
-            result = await service.turn(f"c:{n}", f"hello {n}")
+            result = await service.turn(UserKey.parse(f"c:{n}"), f"hello {n}")
             check(result.reply, f"hello {n}")
             latencies.append(time.perf_counter() - began)
 
         started = time.perf_counter()
         await asyncio.gather(*(one(n) for n in range(users)))
         wall = time.perf_counter() - started
-        await service.aclose()
     bound = math.ceil(users / cap) * latency
     return {
         "concurrency_users": users,
@@ -165,7 +165,7 @@ async def measure_loop_lag(work: Path, sizes: Sizes) -> dict[str, Any]:
     interval = 0.005
     lateness: list[float] = []
     async with open_store(settings) as store:
-        service = ChatService.from_settings(store, settings, ToolTurnModel())
+        service = ChatService(store, ToolTurnModel(), ChatConfig.from_settings(settings))
         running = True
 
         async def ticker() -> None:
@@ -178,14 +178,13 @@ async def measure_loop_lag(work: Path, sizes: Sizes) -> dict[str, Any]:
         async def user(n: int) -> None:
             for t in range(sizes.lag_turns):
                 text = f"lag {n} {t}"
-                check((await service.turn(f"lag:{n}", text)).reply, text)
+                check((await service.turn(UserKey.parse(f"lag:{n}"), text)).reply, text)
 
         tick = asyncio.create_task(ticker())
         await asyncio.sleep(interval * 2)
         await asyncio.gather(*(user(n) for n in range(sizes.lag_users)))
         running = False
         await tick
-        await service.aclose()
     return {
         "loop_lag_ms_p99": ms(percentile(lateness, 99)),
         "loop_lag_ms_max": ms(max(lateness)),
@@ -210,14 +209,14 @@ async def measure_stall(work: Path, sizes: Sizes) -> dict[str, Any]:
     took: dict[str, list[float]] = {"export": [], "forget": []}
     counter = 0
     async with open_store(settings) as store:
-        service = ChatService.from_settings(store, settings, ToolTurnModel())
+        service = ChatService(store, ToolTurnModel(), ChatConfig.from_settings(settings))
 
         async def other_turn() -> float:
             nonlocal counter
             counter += 1
             text = f"meanwhile {counter}"
             began = time.perf_counter()
-            result = await service.turn(other, text)
+            result = await service.turn(UserKey.parse(other), text)
             spent = time.perf_counter() - began
             check(result.reply, text)
             return spent
@@ -228,7 +227,7 @@ async def measure_stall(work: Path, sizes: Sizes) -> dict[str, Any]:
             for kind in ("export", "forget"):
                 alone.append(await other_turn())
                 began = time.perf_counter()
-                command = asyncio.create_task(service.handle(big, f"!{kind}"))
+                command = asyncio.create_task(service.handle(UserKey.parse(big), f"!{kind}"))
                 await asyncio.sleep(0)  # the command is under way before the turn starts
                 during = [await other_turn()]
                 while not command.done():
@@ -240,7 +239,6 @@ async def measure_stall(work: Path, sizes: Sizes) -> dict[str, Any]:
                     raise WrongAnswer("the export did not name its user")
                 if kind == "forget":
                     await seed_sqlite(db, [big], sizes.stall_items)
-        await service.aclose()
     alone_median = statistics.median(alone)
     stall = {kind: statistics.median(values) / alone_median for kind, values in worst.items()}
     return {

@@ -13,6 +13,10 @@ import resource
 import sys
 from pathlib import Path
 
+from bot.core.config import ChatConfig
+from bot.core.domain import UserKey
+from bot.models import select_model
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -43,17 +47,21 @@ async def main(db: Path, users: int) -> None:
     settings = bench_settings(db)
     errors = 0
     async with open_store(settings) as store:
-        service = ChatService.from_settings(store, settings)  # the offline model
+        service = ChatService(
+            store, select_model(settings), ChatConfig.from_settings(settings)
+        )  # the offline model
         for start in range(0, users, 50):
             results = await asyncio.gather(
                 *(
-                    service.turn(f"discord:{10**17 + n}", "My name is Ada and I live in Lisbon")
+                    service.turn(
+                        UserKey.parse(f"discord:{10**17 + n}"),
+                        "My name is Ada and I live in Lisbon",
+                    )
                     for n in range(start, min(users, start + 50))
                 )
             )
             errors += sum(not r.ok for r in results)
         fds = len(os.listdir("/proc/self/fd"))
-        await service.aclose()
     print(json.dumps({"fds": fds, "rss_mb": peak_rss_mb(), "errors": errors}))
 
 

@@ -13,10 +13,14 @@ from typing import Any
 from agents import Model
 from common import ROOT, Sizes, alternate, bench_settings, ratio, seed_sqlite, summary
 
-from bot.core.agent import offline_model
 from bot.core.chat import ChatService
+from bot.core.config import ChatConfig
+from bot.core.domain import UserKey
 from bot.memory import open_store
+from bot.models import offline_model
 from bot.settings import Settings
+
+W = UserKey.parse("w")
 
 
 def many_users(work: Path, sizes: Sizes) -> dict[str, Any]:
@@ -48,11 +52,11 @@ async def _page_ratio(
     """Alternating `history_view` timings of two (user, page) pairs on one store."""
     async with open_store(settings) as store:
         await seed(store)
-        service = ChatService.from_settings(store, settings, offline_model())
+        service = ChatService(store, offline_model(), ChatConfig.from_settings(settings))
 
         def viewer(user: str, page: int) -> Any:
             async def view(i: int) -> None:
-                _facts, shown = await service.history_view(user, page, sizes.per_page)
+                shown = (await service.commands.history_view(UserKey.parse(user), page)).page
                 if not shown.items:
                     raise AssertionError(f"page {page} of {user} is empty")
 
@@ -61,7 +65,6 @@ async def _page_ratio(
         times = await alternate(
             [viewer(*small), viewer(*large)], sizes.history_samples, sizes.warmup
         )
-        await service.aclose()
     return times[0], times[1]
 
 
@@ -129,13 +132,12 @@ async def measure_window(work: Path, sizes: Sizes) -> dict[str, Any]:
     )
     model = CountingModel(offline_model())
     async with open_store(settings) as store:
-        service = ChatService.from_settings(store, settings, model)
-        await service.turn("w", "My name is Ada and I live in Lisbon")
+        service = ChatService(store, model, ChatConfig.from_settings(settings))
+        await service.turn(W, "My name is Ada and I live in Lisbon")
         for n in range(sizes.window_turns - 2):
-            await service.turn("w", f"tell me something {n}")
+            await service.turn(W, f"tell me something {n}")
         before = len(model.input_sizes)
-        final = await service.turn("w", "What do you know about me?")
-        await service.aclose()
+        final = await service.turn(W, "What do you know about me?")
     return {
         "model_input_items_at_turn_500": max(model.input_sizes[before:]),
         "recalled_at_turn_500": "Ada" in final.reply and "Lisbon" in final.reply,

@@ -21,8 +21,11 @@ from agents import RunConfig, Runner, SQLiteSession
 from agents.memory import SessionSettings
 from common import Sizes, ToolTurnModel, alternate, bench_settings, ratio, seed_sqlite, summary
 
-from bot.core.agent import UserContext, build_agent
+from bot.core.agent import build_agent
 from bot.core.chat import ChatService
+from bot.core.config import ChatConfig
+from bot.core.domain import UserKey
+from bot.core.tools import UserContext
 from bot.memory import open_store
 
 Step = Callable[[int], Awaitable[object]]
@@ -78,12 +81,11 @@ async def core_sides(
             sides[name] = bare
         settings = bench_settings(files["bot"], history_window=window)
         store = await stack.enter_async_context(open_store(settings))
-        service = ChatService.from_settings(store, settings, model)
-        stack.push_async_callback(service.aclose)
+        service = ChatService(store, model, ChatConfig.from_settings(settings))
 
         async def bot(i: int) -> None:
             text = f"question {i}"
-            result = await service.turn(keys[i % users], text)
+            result = await service.turn(UserKey.parse(keys[i % users]), text)
             check(result.reply, text)
 
         sides["bot"] = bot
@@ -162,7 +164,7 @@ async def measure_frontend(name: str, path: FrontEndPath, sizes: Sizes) -> dict[
         await seed_sqlite(path.db, sorted(set(keys)), sizes.window * 4)
 
     async def turn(i: int, text: str) -> None:
-        result = await path.service.turn(path.baseline_key(i), text)
+        result = await path.service.turn(UserKey.parse(path.baseline_key(i)), text)
         check(result.reply, text)
 
     return await measure_send(name, path.send, turn, sizes)

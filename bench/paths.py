@@ -30,14 +30,16 @@ from agents import Model
 from common import ROOT, Sizes, bench_settings
 from overhead import FrontEndPath, WrongAnswer, measure_send
 
-from bot.core.agent import offline_model
 from bot.core.chat import ChatService
+from bot.core.config import ChatConfig
+from bot.core.domain import UserKey
 from bot.frontends.console import run_console
 from bot.memory import open_store
+from bot.models import offline_model
 from bot.settings import Settings
 
 # The dpytest helpers the Discord tests use (tests/ is not a package).
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 import discord.ext.test as dpytest  # noqa: E402
 from discord_support import drain, start_bot, stop_bot  # noqa: E402
@@ -118,7 +120,7 @@ async def console_path(settings: Settings, model: Model, users: int) -> AsyncIte
     del users  # one person per console
     stdin, write_fd = _input_pipe()
     async with open_store(settings) as store:
-        service = ChatService.from_settings(store, settings, model, rate_limited=False)
+        service = ChatService(store, model, ChatConfig.from_settings(settings, rate_limited=False))
         stdout = _Replies(asyncio.get_running_loop())
         with stdin:
             console = asyncio.create_task(
@@ -150,7 +152,6 @@ async def console_path(settings: Settings, model: Model, users: int) -> AsyncIte
             finally:
                 os.close(write_fd)  # end of input: the console returns
                 await asyncio.wait_for(console, 10)
-                await service.aclose()
 
 
 def plugged_paths() -> dict[str, Any]:
@@ -175,17 +176,14 @@ async def measure_plugged(name: str, opener: Any, work: Path, sizes: Sizes) -> d
         work / f"{name}-core.db", history_window=sizes.window, rate_limit_per_minute=0
     )
     async with opener(work / f"{name}.db") as send, open_store(settings) as store:
-        service = ChatService.from_settings(store, settings, offline_model())
+        service = ChatService(store, offline_model(), ChatConfig.from_settings(settings))
 
         async def front(i: int, text: str) -> None:
             await send(f"U{i}", text)
 
         async def turn(i: int, text: str) -> None:
-            result = await service.turn(f"{name}:U{i}", text)
+            result = await service.turn(UserKey.parse(f"{name}:U{i}"), text)
             if not result.ok:
                 raise WrongAnswer(f"the baseline turn failed: {result.reply}")
 
-        try:
-            return await measure_send(name, front, turn, sizes, ada_or_city)
-        finally:
-            await service.aclose()
+        return await measure_send(name, front, turn, sizes, ada_or_city)

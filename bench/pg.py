@@ -18,7 +18,7 @@ from common import ROOT, Sizes, bench_settings, history_items, ratio, summary
 from load import bot_throughput
 from memory_figs import _page_ratio
 
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 import pg_server  # noqa: E402
 

@@ -20,9 +20,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+from bot.core.config import ChatConfig
+from bot.core.domain import UserKey
+from bot.models import select_model
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # the fake Slack lives with the tests
+sys.path.insert(0, str(ROOT / "tests" / "support"))  # the fake Slack lives with the tests
 
 from agents import set_tracing_disabled  # noqa: E402
 from slack_support import slack_bot  # noqa: E402
@@ -59,12 +63,12 @@ async def measure(turns: int = 300, users: int = 20) -> dict[str, float]:
         ):
             # The same service the Slack path runs: the same settings, model and limits.
             settings = Settings(bot_model="offline", rate_limit_per_minute=0, env_file=None)
-            core = ChatService.from_settings(store_a, settings)
-            null = ChatService.from_settings(store_b, settings)
+            core = ChatService(store_a, select_model(settings), ChatConfig.from_settings(settings))
+            null = ChatService(store_b, select_model(settings), ChatConfig.from_settings(settings))
             runs: dict[str, Callable[[str, str], Awaitable[object]]] = {
                 "slack": send,
-                "turn": lambda user, text: core.turn(f"slack:T:{user}", text),
-                "null": lambda user, text: null.turn(f"slack:T:{user}", text),
+                "turn": lambda user, text: core.turn(UserKey.parse(f"slack:T:{user}"), text),
+                "null": lambda user, text: null.turn(UserKey.parse(f"slack:T:{user}"), text),
             }
             times: dict[str, list[float]] = {name: [] for name in runs}
             for n in range(turns):

@@ -9,11 +9,9 @@ import logging
 import sys
 from pathlib import Path
 
-from .core.agent import describe_model
-from .core.chat import ChatService
-from .frontends.console import run_console
-from .memory import StoreError, describe_memory
-from .memory.opening import open_memory, opened_memory
+from .core.failures import quiet_sdk_model_errors
+from .core.store import StoreError
+from .frontends.errors import StartError
 from .settings import Settings, SettingsError
 
 log = logging.getLogger("bot")
@@ -66,38 +64,8 @@ def setup_logging(settings: Settings) -> None:
     # The SDK and HTTP client are chatty at INFO; their warnings still show.
     for noisy in ("openai", "httpx", "httpx2", "httpcore", "openai.agents", "slack_sdk"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-async def run_migrate(settings: Settings) -> int:
-    """Create the schema and exit; safe to run from several processes at once."""
-    store = open_memory(settings)
-    try:
-        await store.migrate()
-    except StoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:
-        log.debug("migrate failed", exc_info=True)
-        print(f"error: could not create the memory tables ({type(exc).__name__})", file=sys.stderr)
-        return 1
-    finally:
-        await store.aclose()
-    log.info("memory tables ready in %s", describe_memory(settings))
-    return 0
-
-
-async def run_console_frontend(settings: Settings, user: str) -> None:
-    async with opened_memory(settings) as store:
-        log.info(
-            "console channel; memory in %s; model: %s",
-            describe_memory(settings),
-            describe_model(settings),
-        )
-        service = ChatService.from_settings(store, settings, rate_limited=False)
-        try:
-            await run_console(service, user, show_added=settings.show_turn_embed)
-        finally:
-            await service.aclose()
+    # Failed turns are logged once each by the chat service, classified.
+    quiet_sdk_model_errors()
 
 
 def default_frontend(settings: Settings) -> str:
@@ -109,32 +77,13 @@ def default_frontend(settings: Settings) -> str:
     return "discord" if settings.discord_token else "console"
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    overrides = {}
-    if getattr(args, "db", None) is not None:
-        overrides["memory_db_path"] = args.db
-    try:
-        settings = Settings(**overrides)
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    setup_logging(settings)
+async def run(args: argparse.Namespace, settings: Settings) -> None:
+    from . import app
 
     frontend = args.frontend
-    try:
-        if frontend == "migrate":
-            return asyncio.run(run_migrate(settings))
-    except KeyboardInterrupt:
-        return 130
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if frontend == "discord" and not settings.discord_token:
-        print(
-            "error: DISCORD_TOKEN is not set; put it in .env or the environment.", file=sys.stderr
-        )
-        return 2
+    if frontend == "migrate":
+        await app.run_migrate(settings)
+        return
     if frontend is None:
         frontend = default_frontend(settings)
         if frontend == "console":
@@ -143,29 +92,28 @@ def main(argv: list[str] | None = None) -> int:
                 "channel instead.",
                 file=sys.stderr,
             )
+    if frontend == "console":
+        user = getattr(args, "user", None) or getpass.getuser() or "local"
+        await app.run_console(settings, user)
+        return
+    await app.serve(settings, frontend, sync_global=getattr(args, "sync_global", False))
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    overrides = {}
+    if getattr(args, "db", None) is not None:
+        overrides["memory_db_path"] = args.db
     try:
-        if frontend == "discord":
-            from .frontends.discord.bot import run_discord
-
-            asyncio.run(run_discord(settings, sync_global=getattr(args, "sync_global", False)))
-        elif frontend == "slack":
-            from .frontends.slack.app import run_slack
-
-            asyncio.run(run_slack(settings))
-        elif frontend == "both":
-            from .frontends.both import run_discord_and_slack
-
-            asyncio.run(run_discord_and_slack(settings))
-        else:
-            user = getattr(args, "user", None) or getpass.getuser() or "local"
-            asyncio.run(run_console_frontend(settings, user))
+        settings = Settings(**overrides)
+        setup_logging(settings)
+        asyncio.run(run(args, settings))
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except StoreError as exc:
+    except (StoreError, StartError) as exc:
         # One line naming what is wrong and how to fix it; the traceback is at debug level.
-        log.debug("memory failed at start", exc_info=True)
+        log.debug("could not start", exc_info=True)
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

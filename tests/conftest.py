@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 from agents import set_tracing_disabled
+from chat_support import make_service
 from pg_server import pg_server, pg_url  # noqa: F401  (fixtures: a real PostgreSQL server)
 
-from bot.core.agent import offline_model
 from bot.core.chat import ChatService
-from bot.memory import MemoryStore, SqlMemoryStore
+from bot.core.store import MemoryStore
+from bot.memory import SqlMemoryStore
 from bot.settings import Settings
 
 set_tracing_disabled(True)
@@ -29,6 +30,15 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "memory.db"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A test that needs the PostgreSQL server is slow by nature (it starts one per session).
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("backend") == "postgres"
+        if on_postgres or {"pg_server", "pg_url"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -64,4 +74,4 @@ async def sqlite_store(db_path: Path) -> AsyncIterator[SqlMemoryStore]:
 
 @pytest.fixture
 def service(store: MemoryStore) -> ChatService:
-    return ChatService(store, offline_model(), history_window=10)
+    return make_service(store, history_window=10)

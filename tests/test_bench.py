@@ -9,6 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# Real processes (and servers): skipped by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 try:  # where the PostgreSQL programs are found (tests/pg_install.py in the newer layout)
     from pg_install import find_bindir
 except ImportError:

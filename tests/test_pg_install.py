@@ -105,10 +105,11 @@ def test_test_deps_without_root_installs_nothing(
     assert no_postgresql == []
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed here")
 def test_make_test_runs_test_deps_before_pytest() -> None:
     plan = subprocess.run(
         ["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60
     ).stdout.splitlines()
-    deps = plan.index(".venv/bin/python tests/pg_install.py")
+    deps = plan.index(".venv/bin/python tests/support/pg_install.py")
     assert plan.index(".venv/bin/python -m pytest") > deps

@@ -1,10 +1,11 @@
-"""The agent: instructions, its memory tools (in `tools.py`), and which model answers."""
+"""The agent: instructions, its memory tools (in `tools.py`), and the model wrapper and
+retries every model gets. Which model answers is the wiring's choice (`bot.models`)."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agents import (
     Agent,
@@ -14,43 +15,15 @@ from agents import (
     ModelSettings,
     retry_policies,
 )
-from agents.models.openai_chatcompletions import OpenAIChatCompletionsModel
-from agents.models.openai_responses import OpenAIResponsesModel
 from agents.retry import ModelRetryAdvice, ModelRetryAdviceRequest
-from openai import AsyncOpenAI
 
-from ..offline.model import MemoryTools, OfflineModel
 from .text import clean_strings, has_surrogates
-from .tools import (
-    MAX_FACT_CHARS,
-    UserContext,
-    clean_fact_value,
-    forget_memory,
-    read_facts,
-    remember,
-    save_facts,
-)
+from .tools import UserContext, forget_memory, read_facts, remember, save_facts
 
-if TYPE_CHECKING:
-    from ..settings import Settings
+__all__ = ["MEMORY_TOOLS", "INSTRUCTIONS", "ValidTextModel", "build_agent", "retry_settings"]
 
-__all__ = [
-    "MAX_FACT_CHARS",
-    "UserContext",
-    "build_agent",
-    "clean_fact_value",
-    "describe_model",
-    "forget_memory",
-    "make_client",
-    "offline_model",
-    "read_facts",
-    "remember",
-    "retry_settings",
-    "save_facts",
-    "select_model",
-]
-
-DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
+# The tools every agent gets, in the order the model sees them.
+MEMORY_TOOLS = (save_facts, read_facts, remember, forget_memory)
 
 INSTRUCTIONS = """\
 You are a friendly chat bot with a memory. About the person you are talking to you remember
@@ -126,53 +99,7 @@ def build_agent(
     return Agent[UserContext](
         name="Memory bot",
         instructions=INSTRUCTIONS,
-        tools=[save_facts, read_facts, remember, forget_memory],
+        tools=list(MEMORY_TOOLS),
         model=ValidTextModel(model) if isinstance(model, Model) else model,
         model_settings=model_settings or ModelSettings(),
     )
-
-
-def offline_model(command_prefix: str = "!") -> OfflineModel:
-    """The offline model, calling this agent's memory tools by their names."""
-    names = MemoryTools(
-        save=save_facts.name,
-        read=read_facts.name,
-        remember=remember.name,
-        forget=forget_memory.name,
-    )
-    return OfflineModel(names, command_prefix)
-
-
-def make_client(settings: Settings) -> AsyncOpenAI:
-    """The HTTP client for the configured model server (retries are the runner's job)."""
-    return AsyncOpenAI(
-        # OpenAI-compatible servers (Ollama, vLLM, LM Studio) often need no key; the client
-        # insists on one, so a placeholder stands in.
-        api_key=(
-            settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
-        ),
-        base_url=settings.openai_base_url,
-        timeout=settings.model_timeout_s,
-        max_retries=0,
-    )
-
-
-def select_model(settings: Settings, client: AsyncOpenAI | None = None) -> Model:
-    """The model the settings ask for: offline unless a key or base URL is configured."""
-    if settings.use_offline_model:
-        return offline_model(settings.command_prefix)
-    client = client or make_client(settings)
-    name = settings.bot_model or DEFAULT_OPENAI_MODEL
-    if settings.model_api == "chat_completions":
-        return OpenAIChatCompletionsModel(model=name, openai_client=client)
-    return OpenAIResponsesModel(model=name, openai_client=client)
-
-
-def describe_model(settings: Settings) -> str:
-    """A log-safe description of the model in use (never the key)."""
-    if settings.use_offline_model:
-        return "offline model (no network)"
-    name = settings.bot_model or DEFAULT_OPENAI_MODEL
-    api = "Chat Completions" if settings.model_api == "chat_completions" else "Responses API"
-    endpoint = settings.openai_base_url or "OpenAI"
-    return f"{name} via {api} at {endpoint}"

@@ -1,29 +1,32 @@
-"""The chat commands every front end shares: `!memory`, `!forget`, `!history`, `!export`,
-`!help`. Each acts on the caller's own memory only (the key comes from the front end)."""
+"""The chat commands every front end shares: `memory`, `forget`, `history`, `export`,
+`help`. Each acts on the caller's own memory only (the key comes from the front end).
+
+A front end hands over a parsed `Command` and its own `CommandSyntax`, so every hint names the
+command the way people type it there (`!forget 3` in a terminal, `/memory forget 3` on Slack).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..memory import ForgetReport, HistoryPage, MemoryStore
-from ..memory.items import AppliedChange, UserMemory
+from .domain import AppliedChange, ForgetReport, HistoryPage, UserKey, UserMemory, parse_item_ref
 from .render import render_forget, render_history, render_item_forgotten, render_memory
+from .syntax import Command, CommandSyntax
+
+if TYPE_CHECKING:
+    from .admission import UserLocks
+    from .failures import FailureLog
+    from .store import MemoryStore
 
 log = logging.getLogger(__name__)
 
 HISTORY_PAGE_SIZE = 10
+# Far past the end is simply "no such page"; it must not overflow SQLite's integers.
 MAX_PAGE = 1_000_000
-# What a failed command was trying to do, for its one-sentence answer.
-COMMAND_ACTIONS = {
-    "history": "show your history",
-    "forget": "erase your memory",
-    "export": "export your memory",
-    "memory": "change your memory settings",
-}
 
 # History items encoded per step of `encode_export` (C encoder: a fraction of a millisecond),
 # and the pause after each step. The pause must be a real wait, not `sleep(0)`: while the loop
@@ -32,15 +35,29 @@ COMMAND_ACTIONS = {
 EXPORT_CHUNK = 100
 EXPORT_PAUSE_S = 0.0005
 
-__all__ = ["HISTORY_PAGE_SIZE", "MAX_PAGE", "MemoryCommands", "encode_export"]
+__all__ = [
+    "HISTORY_PAGE_SIZE",
+    "MAX_PAGE",
+    "Commands",
+    "HistoryView",
+    "encode_export",
+]
+
+
+@dataclass(frozen=True)
+class HistoryView:
+    """What `history` shows: the memory items, and one page of stored history."""
+
+    memory: UserMemory
+    page: HistoryPage
 
 
 async def encode_export(data: dict[str, Any]) -> str:
     """An export as indented JSON text, each history item on one line, "history" last.
 
     Encoded on the loop a few items at a time with json's C encoder (no `indent`): an
-    indented dump of a long history takes the pure-Python encoder, which in a worker thread
-    holds the GIL for milliseconds at a stretch, and every database round trip of other
+    indented dump of a long history takes the pure-Python encoder, which holds the GIL for
+    milliseconds at a stretch wherever it runs, and every database round trip of other
     users' turns waits on it. Short steps with pauses let those turns run in between."""
     history = data.get("history") or []
     head = json.dumps(
@@ -58,134 +75,129 @@ async def encode_export(data: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-class MemoryCommands:
-    """The chat commands over a person's memory. Mixed into `ChatService`, which supplies the
-    store, the command prefix, the per-user turn lock and the handling of failures."""
+class Commands:
+    """The chat commands over a person's memory. An erase waits for that person's running
+    turn (`locks`), so nothing it read can be stored after it."""
 
-    store: MemoryStore
-    command_prefix: str
+    def __init__(self, store: MemoryStore, locks: UserLocks, failures: FailureLog) -> None:
+        self.store = store
+        self._locks = locks
+        self._failures = failures
 
-    if TYPE_CHECKING:
-
-        def _user_lock(self, user_key: str) -> AbstractAsyncContextManager[None]: ...
-
-        def command_failure(self, exc: BaseException, action: str) -> str: ...
-
-    async def run_command(self, user_key: str, line: str) -> str:
-        """The answer to one command line (without its prefix): `history 2`, `forget city`.
-        A command that fails answers one sentence (`command_failure`) instead of raising."""
-        command, _, argument = line.partition(" ")
-        command = command.lower()
+    async def run(self, user: UserKey, command: Command, syntax: CommandSyntax) -> str:
+        """The answer to one command. A command that fails answers one sentence (see
+        `FailureLog.command_failed`) instead of raising."""
         try:
-            return await self._command(user_key, command, argument)
+            return await self._dispatch(user, command, syntax)
         except Exception as exc:
-            action = COMMAND_ACTIONS.get(command, "run that command")
-            return self.command_failure(exc, action)
+            return self._failures.command_failed(exc, command.name)
 
-    async def history_view(
-        self, user_key: str, page: int = 1, per_page: int = HISTORY_PAGE_SIZE
-    ) -> tuple[dict[str, str], HistoryPage]:
-        """The user's facts and one page of their history (page 1 is the newest)."""
-        # Far past the end is simply "no such page"; it must not overflow SQLite's OFFSET.
-        page = min(page, MAX_PAGE)
-        facts = await self.store.facts(user_key)
-        return facts, await self.store.history_page(user_key, page, per_page)
+    async def history_view(self, user: UserKey, page: int = 1) -> HistoryView:
+        """The memory items and one page of history (page 1 is the newest), read at once."""
+        memory, stored = await asyncio.gather(
+            self.store.memory(user),
+            self.store.history_page(user, min(page, MAX_PAGE), HISTORY_PAGE_SIZE),
+        )
+        return HistoryView(memory, stored)
 
-    async def history(self, user_key: str, page: int = 1) -> str:
-        """The rendered `!history` page for this user: memory items, then the conversation."""
-        page = min(page, MAX_PAGE)
-        memory = await self.store.memory(user_key)
-        stored = await self.store.history_page(user_key, page, HISTORY_PAGE_SIZE)
-        return render_history(memory, stored)
+    async def history(self, user: UserKey, page: int = 1) -> str:
+        """The rendered `history` page: memory items, then the conversation."""
+        view = await self.history_view(user, page)
+        return render_history(view.memory, view.page)
 
-    async def forget(self, user_key: str) -> tuple[ForgetReport, str]:
-        """Erase this user's memory; waits for their running turn so nothing reappears."""
-        async with self._user_lock(user_key):
-            report = await self.store.forget(user_key)
-        return report, render_forget(report)
-
-    async def forget_item(self, user_key: str, which: str) -> tuple[AppliedChange | None, str]:
-        """Erase one memory item ("name", "city" or its number) and its value from stored
-        history; waits for the user's running turn so nothing reappears."""
-        async with self._user_lock(user_key):
-            change = await self.store.forget_item(user_key, which)
-        return change, render_item_forgotten(change, which.strip(), self.command_prefix)
-
-    async def memory(self, user_key: str) -> UserMemory:
+    async def memory(self, user: UserKey) -> UserMemory:
         """The user's memory items and whether memory is paused."""
-        return await self.store.memory(user_key)
+        return await self.store.memory(user)
 
-    async def set_memory_paused(self, user_key: str, paused: bool) -> str:
+    async def set_paused(self, user: UserKey, paused: bool, syntax: CommandSyntax) -> str:
         """Pause or resume the user's memory; the reply to show."""
-        await self.store.set_paused(user_key, paused)
-        p = self.command_prefix
+        await self.store.set_paused(user, paused)
         if paused:
             return (
                 "Memory is paused. I'll still answer, and can read what I already remember, "
-                f"but I won't store anything new (no history, no notes). {p}memory on resumes."
+                f"but I won't store anything new (no history, no notes). "
+                f"{syntax('memory', 'on')} resumes."
             )
-        return f"Memory is on again: I'll remember our conversation. {p}memory off pauses it."
+        return (
+            "Memory is on again: I'll remember our conversation. "
+            f"{syntax('memory', 'off')} pauses it."
+        )
 
-    async def export(self, user_key: str) -> dict[str, Any]:
+    async def forget(self, user: UserKey) -> tuple[ForgetReport, str]:
+        """Erase this user's memory; waits for their running turn so nothing reappears."""
+        async with self._locks.hold(user):
+            report = await self.store.forget(user)
+        return report, render_forget(report)
+
+    async def forget_item(
+        self, user: UserKey, which: str, syntax: CommandSyntax
+    ) -> tuple[AppliedChange | None, str]:
+        """Erase one memory item ("name", "city" or its number) and its value from stored
+        history; waits for the user's running turn so nothing reappears."""
+        async with self._locks.hold(user):
+            change = await self.store.forget_item(user, which)
+        return change, render_item_forgotten(change, which.strip(), syntax)
+
+    async def export(self, user: UserKey) -> dict[str, Any]:
         """Everything stored about this user, JSON-ready."""
-        return await self.store.export(user_key)
+        return await self.store.export(user)
 
-    async def export_json(self, user_key: str) -> str:
+    async def export_json(self, user: UserKey) -> str:
         """`export` as indented JSON text (as `json.dumps(..., indent=2)` writes it)."""
-        return await encode_export(await self.export(user_key))
+        return await encode_export(await self.export(user))
 
-    def help_text(self) -> str:
-        p = self.command_prefix
+    @staticmethod
+    def help_text(syntax: CommandSyntax) -> str:
+        rows = [
+            (syntax("memory"), "list what I remember, each item with its number"),
+            (syntax("memory", "off|on"), "pause memory (nothing new is stored) or resume it"),
+            (syntax("forget", "<n>"), "erase one item: a number, or name, or city"),
+            (syntax("forget"), "erase everything I've stored about you"),
+            (syntax("history", "[page]"), "show what I've stored about you (page 1 is the newest)"),
+            (syntax("export"), "everything I've stored about you, as JSON"),
+            (syntax("help"), "this message"),
+        ]
+        width = max(len(typed) for typed, _ in rows) + 1
         return "\n".join(
             [
                 "Talk to me normally; I remember your name, your city, notes you ask me to "
                 "keep, and our conversation.",
-                f"{p}memory          list what I remember, each item with its number",
-                f"{p}memory off|on   pause memory (nothing new is stored) or resume it",
-                f"{p}forget <n>      erase one item: a number, or name, or city",
-                f"{p}forget          erase everything I've stored about you",
-                f"{p}history [page]  show what I've stored about you (page 1 is the newest)",
-                f"{p}export          everything I've stored about you, as JSON",
-                f"{p}help            this message",
+                *(f"{typed:<{width}} {what}" for typed, what in rows),
             ]
         )
 
-    async def _forget_command(self, user_key: str, argument: str) -> str:
-        which = argument.strip().lower().lstrip("#")
-        if which not in ("name", "city") and not (which.isascii() and which.isdigit()):
-            p = self.command_prefix
-            return f"Usage: {p}forget (everything), or {p}forget name, city or a number."
-        return (await self.forget_item(user_key, which))[1]
-
-    async def _memory_command(self, user_key: str, argument: str) -> str:
-        state = argument.strip().lower()
-        if state in ("off", "on"):
-            return await self.set_memory_paused(user_key, state == "off")
-        if state:
-            return f"Usage: {self.command_prefix}memory [on|off]."
-        return render_memory(await self.memory(user_key), self.command_prefix)
-
-    async def _command(self, user_key: str, command: str, argument: str) -> str:
-        if command == "history":
-            return await self._history_command(user_key, argument)
-        if command == "forget":
-            if argument.strip():
-                return await self._forget_command(user_key, argument)
-            return (await self.forget(user_key))[1]
-        if command == "memory":
-            return await self._memory_command(user_key, argument)
-        if command == "export":
-            return await self.export_json(user_key)
-        if command == "help":
-            return self.help_text()
+    async def _dispatch(self, user: UserKey, command: Command, syntax: CommandSyntax) -> str:
+        name, argument = command.name, command.argument.strip()
+        if name == "history":
+            return await self._history_command(user, argument, syntax)
+        if name == "forget":
+            if not argument:
+                return (await self.forget(user))[1]
+            which = parse_item_ref(argument)
+            if which is None:
+                return (
+                    f"Usage: {syntax('forget')} (everything), or {syntax('forget', 'name')}, "
+                    "city or a number."
+                )
+            return (await self.forget_item(user, which, syntax))[1]
+        if name == "memory":
+            state = argument.lower()
+            if state in ("off", "on"):
+                return await self.set_paused(user, state == "off", syntax)
+            if state:
+                return f"Usage: {syntax('memory', '[on|off]')}."
+            return render_memory(await self.memory(user), syntax)
+        if name == "export":
+            return await self.export_json(user)
+        if name == "help":
+            return self.help_text(syntax)
         # Whatever was typed is shown back cut short: a command name can be any length.
-        shown = command[:40] + ("…" if len(command) > 40 else "")
-        return f"Unknown command {self.command_prefix}{shown}. Try {self.command_prefix}help."
+        shown = name[:40] + ("…" if len(name) > 40 else "")
+        return f"Unknown command {syntax(shown)}. Try {syntax('help')}."
 
-    async def _history_command(self, user_key: str, argument: str) -> str:
-        argument = argument.strip()
+    async def _history_command(self, user: UserKey, argument: str, syntax: CommandSyntax) -> str:
         if not argument:
-            return await self.history(user_key)
+            return await self.history(user)
         if not (argument.isascii() and argument.isdigit()) or int(argument) < 1:
-            return f"Usage: {self.command_prefix}history [page], where page is 1 or more."
-        return await self.history(user_key, int(argument))
+            return f"Usage: {syntax('history', '[page]')}, where page is 1 or more."
+        return await self.history(user, int(argument))

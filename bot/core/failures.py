@@ -1,25 +1,40 @@
-"""What a failed turn tells the person: one sentence naming the kind of failure."""
+"""What a failure tells the person (one sentence naming its kind) and the operator (one log
+line per kind, storage trouble once per episode)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import openai
 from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError
 
-from ..memory.errors import StoreError, StoreFull
+from .store import StoreError, StoreFull
+
+if TYPE_CHECKING:
+    from .domain import UserKey
 
 log = logging.getLogger(__name__)
 
 NOTHING_STORED = "Nothing from this message was stored."
 COMMAND_FAILED = "Sorry, that command failed on my side. It has been logged; please try again."
+# What a front end says when answering a message failed outside the core (sending it).
+ANSWER_FAILED = "Sorry, something went wrong while answering that. Please try again."
 OPERATORS_PROBLEM = "That's for the bot's operator to fix, not you"
 STORAGE_FULL = "storage_full"
 STORAGE_FAILED = "storage_unavailable"
 STORAGE_KINDS = frozenset({STORAGE_FULL, STORAGE_FAILED})
 SDK_LOGGER = "openai.agents"
+# What a failed command was trying to do, for its one-sentence answer.
+COMMAND_ACTIONS = {
+    "history": "show your history",
+    "forget": "erase your memory",
+    "export": "export your memory",
+    "memory": "change your memory settings",
+}
 
 
 class _DropSdkModelErrors(logging.Filter):
@@ -55,16 +70,22 @@ def _status(exc: BaseException) -> int | None:
     return status if isinstance(status, int) else None
 
 
-def _root(exc: BaseException) -> BaseException:
-    # The SDK may wrap provider errors; the first cause that is an OpenAI error decides.
+def _cause(exc: BaseException, wanted: Callable[[BaseException], bool]) -> BaseException | None:
+    """The first exception in `exc`'s chain (itself, then its causes) that is `wanted`."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
-        if isinstance(current, openai.OpenAIError | TimeoutError | asyncio.TimeoutError):
+        if wanted(current):
             return current
         seen.add(id(current))
         current = current.__cause__ or current.__context__
-    return exc
+    return None
+
+
+def _root(exc: BaseException) -> BaseException:
+    # The SDK may wrap provider errors; the first cause that is an OpenAI error decides.
+    provider = (openai.OpenAIError, TimeoutError, asyncio.TimeoutError)
+    return _cause(exc, lambda e: isinstance(e, provider)) or exc
 
 
 def describe_error(exc: BaseException) -> str:
@@ -82,14 +103,8 @@ def describe_error(exc: BaseException) -> str:
 
 def storage_error(exc: BaseException) -> StoreError | None:
     """The store's error behind `exc` (raised directly, or the cause of another), if any."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, StoreError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
+    found = _cause(exc, lambda e: isinstance(e, StoreError))
+    return found if isinstance(found, StoreError) else None
 
 
 class StorageHealth:
@@ -191,3 +206,48 @@ def classify_failure(exc: BaseException, *, timeout_s: float | None = None) -> F
         "internal",
         f"Sorry, I couldn't answer that just now. {NOTHING_STORED} Please try again.",
     )
+
+
+class FailureLog:
+    """Logs failed turns and commands for the operator, each kind the way it helps: storage
+    trouble once per episode (`StorageHealth`), a rejected API key once, provider errors by
+    kind and status only (their text can echo request details), anything else with its
+    traceback. Never shows exception text to users."""
+
+    def __init__(self, health: StorageHealth) -> None:
+        self.health = health
+        self._auth_failure_logged = False
+
+    def turn_failed(self, user: UserKey, failure: Failure, exc: BaseException) -> None:
+        if failure.kind in STORAGE_KINDS:
+            self.health.failed(exc)
+            return
+        if failure.kind == "authentication":
+            # Every turn would fail the same way: say it once, with the fix.
+            if not self._auth_failure_logged:
+                self._auth_failure_logged = True
+                log.error(
+                    "the model service rejected the credentials (%s): check OPENAI_API_KEY "
+                    "(and OPENAI_BASE_URL)",
+                    describe_error(exc),
+                )
+            return
+        if failure.kind == "internal":
+            log.error("turn for %s failed; nothing was stored", user, exc_info=exc)
+            return
+        log.warning(
+            "turn for %s failed: %s (%s); nothing was stored",
+            user,
+            failure.kind,
+            describe_error(exc),
+        )
+
+    def command_failed(self, exc: BaseException, command: str) -> str:
+        """The sentence for a chat command that raised, and its log entry: storage trouble
+        once per episode, anything else with its traceback."""
+        action = COMMAND_ACTIONS.get(command, "run that command")
+        if storage_error(exc) is not None:
+            self.health.failed(exc)
+            return command_storage_failure(exc, action)
+        log.error("command failed (%s)", action, exc_info=exc)
+        return COMMAND_FAILED

@@ -1,13 +1,20 @@
-"""How stored memory reads to a person: shared by every front end."""
+"""How stored memory reads to a person, shared by every front end: structured values
+(`(who, text)` lines) that each front end lays out its own way, and plain-text layouts of
+them for the text front ends."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..memory import FACT_NAMES, ForgetReport, HistoryPage, message_text
-from ..memory.items import AppliedChange, MemoryItem, UserMemory
+from .domain import AppliedChange, ForgetReport, HistoryPage, MemoryItem, UserMemory, message_text
+
+if TYPE_CHECKING:
+    from .syntax import CommandSyntax
+
+# One line of stored history as shown: who ("you", "bot", "tool", ...) and what.
+Line = tuple[str, str]
 
 MAX_LINE_CHARS = 500
 
@@ -31,8 +38,8 @@ def _format_arguments(raw: str) -> str:
     )
 
 
-def describe_items(items: Sequence[Mapping[str, Any]]) -> list[str]:
-    """One readable line per stored exchange: messages, and each tool call with its
+def describe_items(items: Sequence[Mapping[str, Any]]) -> list[Line]:
+    """One (who, text) line per stored exchange: messages, and each tool call with its
     arguments joined to its output when both are present."""
     outputs = {
         item.get("call_id"): item.get("output")
@@ -40,31 +47,31 @@ def describe_items(items: Sequence[Mapping[str, Any]]) -> list[str]:
         if item.get("type") == "function_call_output"
     }
     called = {item.get("call_id") for item in items if item.get("type") == "function_call"}
-    lines: list[str] = []
+    lines: list[Line] = []
     for item in items:
         kind = item.get("type", "message")
         if kind == "message" or (kind is None and "role" in item):
-            who = {"user": "you", "assistant": "bot"}.get(str(item.get("role")), item.get("role"))
-            lines.append(f"[{who}] {_clip(message_text(item))}")
+            role = str(item.get("role"))
+            who = {"user": "you", "assistant": "bot"}.get(role, role)
+            lines.append((who, _clip(message_text(item))))
         elif kind == "function_call":
             call = f"{item.get('name')}({_format_arguments(item.get('arguments', ''))})"
             output = outputs.get(item.get("call_id"))
             suffix = f" -> {_clip(str(output))}" if output is not None else " (no output)"
-            lines.append(_clip(f"[tool] {call}{suffix}", MAX_LINE_CHARS * 2))
+            lines.append(("tool", _clip(f"{call}{suffix}", MAX_LINE_CHARS * 2 - 7)))
         elif kind == "function_call_output":
             if item.get("call_id") not in called:
                 # Its call sits on another page.
-                lines.append(f"[tool output] {_clip(str(item.get('output')))}")
+                lines.append(("tool output", _clip(str(item.get("output")))))
         else:
-            lines.append(f"[{kind}]")
+            lines.append((str(kind), ""))
     return lines
 
 
-def render_facts(facts: Mapping[str, str]) -> list[str]:
-    """The profile lines, one per known fact, or a line saying there are none."""
-    if not facts:
-        return ["(no facts stored)"]
-    return [f"{fact}: {facts[fact]}" for fact in FACT_NAMES if fact in facts]
+def format_line(line: Line) -> str:
+    """A history line as plain text: `[you] I live in Lisbon`."""
+    who, text = line
+    return f"[{who}] {text}" if text else f"[{who}]"
 
 
 def render_item(item: MemoryItem) -> str:
@@ -79,12 +86,10 @@ def render_items(memory: UserMemory) -> list[str]:
     return [render_item(item) for item in memory.items]
 
 
-def render_history(memory: Mapping[str, str] | UserMemory, page: HistoryPage) -> str:
-    """The text of `!history`: memory items (or, given a mapping, the facts), then one page
-    of stored items."""
+def render_history(memory: UserMemory, page: HistoryPage) -> str:
+    """The text of `history`: memory items, then one page of stored items."""
     lines = ["What I remember about you:"]
-    shown = render_items(memory) if isinstance(memory, UserMemory) else render_facts(memory)
-    lines += [f"  {line}" for line in shown]
+    lines += [f"  {line}" for line in render_items(memory)]
     if page.total == 0:
         lines.append("Conversation history: empty.")
         return "\n".join(lines)
@@ -95,7 +100,7 @@ def render_history(memory: Mapping[str, str] | UserMemory, page: HistoryPage) ->
         f"Conversation history, page {page.page} of {page.pages} "
         f"(page 1 is the newest; {page.total} items stored):"
     )
-    lines += [f"  {line}" for line in describe_items(page.items)]
+    lines += [f"  {format_line(line)}" for line in describe_items(page.items)]
     return "\n".join(lines)
 
 
@@ -103,7 +108,7 @@ def render_turn_added(items: Sequence[Mapping[str, Any]]) -> str:
     """The compact "added to history" block shown after a reply."""
     body = describe_items(items)
     header = f"-- added to history ({len(items)} item{'s' if len(items) != 1 else ''}) --"
-    return "\n".join([header, *(f"  {line}" for line in body)])
+    return "\n".join([header, *(f"  {format_line(line)}" for line in body)])
 
 
 def _plural(count: int, noun: str) -> str:
@@ -124,12 +129,12 @@ def render_forget(report: ForgetReport) -> str:
     return "Done. I erased " + " and ".join(parts) + ". I no longer remember anything about you."
 
 
-def render_memory(memory: UserMemory, prefix: str = "!") -> str:
-    """The text of `!memory`: every item with its number, and whether memory is paused."""
+def render_memory(memory: UserMemory, syntax: CommandSyntax) -> str:
+    """The text of `memory`: every item with its number, and whether memory is paused."""
     if memory.paused:
-        state = f"Memory is paused: I store nothing new. {prefix}memory on resumes it."
+        state = f"Memory is paused: I store nothing new. {syntax('memory', 'on')} resumes it."
     else:
-        state = f"Memory is on. {prefix}memory off pauses it (nothing new is stored)."
+        state = f"Memory is on. {syntax('memory', 'off')} pauses it (nothing new is stored)."
     if not memory.items:
         return f"I don't remember anything about you yet.\n{state}"
     lines = ["What I remember about you:"]
@@ -138,40 +143,40 @@ def render_memory(memory: UserMemory, prefix: str = "!") -> str:
         lines.append(f"  {render_item(item)}  (saved {saved}, {item.source.frontend})")
     lines.append(state)
     lines.append(
-        f"{prefix}forget <number> (or {prefix}forget name, {prefix}forget city) erases one "
-        f"item; {prefix}forget erases everything."
+        f"{syntax('forget', '<number>')} (or {syntax('forget', 'name')}, "
+        f"{syntax('forget', 'city')}) erases one item; {syntax('forget')} erases everything."
     )
     return "\n".join(lines)
 
 
-def _undo(change: AppliedChange, prefix: str) -> str:
+def _undo(change: AppliedChange, syntax: CommandSyntax) -> str:
     which = change.kind if change.kind != "note" else str(change.number)
-    return f"undo: {prefix}forget {which}"
+    return f"undo: {syntax('forget', which)}"
 
 
-def describe_change(change: AppliedChange, prefix: str = "!") -> str:
+def describe_change(change: AppliedChange, syntax: CommandSyntax) -> str:
     """One line per memory change of a turn: what changed, and how to undo it."""
     label = change.kind if change.kind != "note" else f"note {change.number}"
     if change.action == "forget":
         return f"forgot {label} ({_clip(change.value, 100)})"
     if change.previous is not None:
         was = _clip(change.previous, 100)
-        return f"{label}: {_clip(change.value, 200)} (was {was}) · {_undo(change, prefix)}"
-    return f"{label}: {_clip(change.value, 200)} (new) · {_undo(change, prefix)}"
+        return f"{label}: {_clip(change.value, 200)} (was {was}) · {_undo(change, syntax)}"
+    return f"{label}: {_clip(change.value, 200)} (new) · {_undo(change, syntax)}"
 
 
-def render_changes(changes: Sequence[AppliedChange], prefix: str = "!") -> str:
+def render_changes(changes: Sequence[AppliedChange], syntax: CommandSyntax) -> str:
     """The "memory changed" block shown after a reply (empty when nothing changed)."""
     if not changes:
         return ""
-    lines = [f"  {describe_change(change, prefix)}" for change in changes]
+    lines = [f"  {describe_change(change, syntax)}" for change in changes]
     return "\n".join(["-- memory changed --", *lines])
 
 
-def render_item_forgotten(change: AppliedChange | None, which: str, prefix: str = "!") -> str:
-    """What `!forget <item>` says it erased."""
+def render_item_forgotten(change: AppliedChange | None, which: str, syntax: CommandSyntax) -> str:
+    """What `forget <item>` says it erased."""
     if change is None:
-        return f"There is no item {which} in your memory. {prefix}memory lists what I remember."
+        return f"There is no item {which} in your memory. {syntax('memory')} lists what I remember."
     label = f"your {change.kind}" if change.kind != "note" else f"note {change.number}"
     return (
         f"Done. I forgot {label} ({_clip(change.value)}) and removed it from "

@@ -16,49 +16,51 @@ from typing import TYPE_CHECKING
 
 from agents import RunContextWrapper, function_tool
 
-from ..memory.items import (
+from .domain import (
     FACT_NAMES,
     MAX_NOTE_CHARS,
     MAX_NOTES,
     MemoryChange,
     MemorySource,
+    UserKey,
     UserMemory,
     plan_changes,
     same_note,
+    utc_now,
 )
-from ..memory.schema import now
+from .syntax import CommandSyntax
 
 if TYPE_CHECKING:
-    from ..memory import MemoryStore
+    from .store import MemoryStore
 
 MAX_FACT_CHARS = 100
-PAUSED = "memory is paused: nothing is stored until the person types !memory on"
 
 
 @dataclass
 class UserContext:
-    """Per-run facts for the tools: whose memory this turn touches, and where it lives."""
+    """Per-run facts for the tools: whose memory this turn touches, where it lives, and how
+    that person types commands (for the hints a tool's answer carries)."""
 
-    user_key: str
+    user: UserKey
     store: MemoryStore
+    syntax: CommandSyntax = field(default_factory=CommandSyntax)
     changes: list[MemoryChange] = field(default_factory=list)
     stored: UserMemory | None = field(default=None, repr=False)
-
-    @property
-    def pending_facts(self) -> dict[str, str]:
-        """The name/city this turn sets (the first release's view of a turn's changes)."""
-        return {c.kind: c.value for c in self.changes if c.action == "set"}
 
     async def view(self) -> UserMemory:
         """Memory as it will be once this turn's changes are stored (read once per turn)."""
         if self.stored is None:
-            self.stored = await self.store.memory(self.user_key)
-        source = MemorySource(self.user_key.split(":", 1)[0])
-        after, _ = plan_changes(self.stored, self.changes, stamp=now(), source=source)
+            self.stored = await self.store.memory(self.user)
+        source = MemorySource(self.user.frontend)
+        after, _ = plan_changes(self.stored, self.changes, stamp=utc_now(), source=source)
         return after
 
-    async def current_facts(self) -> dict[str, str]:
-        return (await self.view()).facts()
+    def paused(self) -> str:
+        """What a tool says when memory is paused."""
+        return (
+            "memory is paused: nothing is stored until the person types "
+            f"{self.syntax('memory', 'on')}"
+        )
 
 
 # Control characters (Cc), invisible format characters (Cf: zero-width space/joiners, bidi
@@ -99,7 +101,7 @@ async def save_facts(
         city: The city the user lives in, exactly as they gave it.
     """
     if (await ctx.context.view()).paused:
-        return _dumps({"saved": {}, "error": PAUSED})
+        return _dumps({"saved": {}, "error": ctx.context.paused()})
     saved: dict[str, str] = {}
     for fact, raw in (("name", name), ("city", city)):
         value = clean_fact_value(raw) if raw is not None else ""
@@ -145,7 +147,7 @@ async def remember(ctx: RunContextWrapper[UserContext], note: str) -> str:
         )
     memory = await ctx.context.view()
     if memory.paused:
-        return _dumps({"remembered": None, "error": PAUSED})
+        return _dumps({"remembered": None, "error": ctx.context.paused()})
     notes = memory.notes()
     for existing in notes:
         if same_note(existing.value, text):
@@ -156,7 +158,7 @@ async def remember(ctx: RunContextWrapper[UserContext], note: str) -> str:
             {
                 "remembered": None,
                 "error": f"memory is full ({MAX_NOTES} notes): tell the person to forget a "
-                "note first with !forget <number>",
+                f"note first with {ctx.context.syntax('forget', '<number>')}",
             }
         )
     ctx.context.changes.append(MemoryChange("add", kind="note", value=text))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from ..core.chat import ChatService
+from ..core.domain import UserKey
 from ..core.render import render_changes, render_turn_added
 
 log = logging.getLogger(__name__)
@@ -117,15 +118,15 @@ async def run_console(
         with contextlib.suppress(ValueError, OSError):
             stdout.reconfigure(errors="replace")
     interactive = stdin.isatty() and stdout.isatty()
-    user_key = f"console:{user_id}"
+    user = UserKey("console", user_id)
     if interactive:
         print(
-            f"Chatting as {user_key}. {service.command_prefix}help lists commands; "
-            "Ctrl-D or Ctrl-C quits.",
+            f"Chatting as {user}. {service.syntax('help')} lists commands; Ctrl-D or Ctrl-C quits.",
             file=stdout,
         )
     # UTF-8 takes at most 4 bytes a character: anything longer is refused unread.
-    reader = LineReader(stdin.fileno(), service.max_input_chars * 4, _input_encoding(stdin))
+    max_chars = service.config.max_input_chars
+    reader = LineReader(stdin.fileno(), max_chars * 4, _input_encoding(stdin))
     while True:
         if interactive:
             print(PROMPT, end="", file=stdout, flush=True)
@@ -135,7 +136,7 @@ async def run_console(
                 print(file=stdout)
             return
         try:
-            await answer_line(service, user_key, line, stdout, show_added=show_added)
+            await answer_line(service, user, line, stdout, show_added=show_added)
         except Exception:
             # One bad line must never end the chat: say so, log it, read the next one.
             log.exception("answering a console line failed")
@@ -144,13 +145,14 @@ async def run_console(
 
 
 async def answer_line(
-    service: ChatService, user_key: str, line: Line, stdout: TextIO, *, show_added: bool
+    service: ChatService, user: UserKey, line: Line, stdout: TextIO, *, show_added: bool
 ) -> None:
     """Answer one line: refuse it if too long, else a command or a turn, streamed if possible."""
     if line.too_long:
+        limit = service.config.max_input_chars
         print(
-            f"bot> That message is too long (over {service.max_input_chars:,} characters; "
-            f"the limit is {service.max_input_chars:,}). Please send a shorter one; "
+            f"bot> That message is too long (over {limit:,} characters; "
+            f"the limit is {limit:,}). Please send a shorter one; "
             "nothing was stored.",
             file=stdout,
         )
@@ -169,7 +171,7 @@ async def answer_line(
         print("bot> " + delta if not shown else delta, end="", file=stdout, flush=True)
         shown.append(delta)
 
-    reply = await service.handle(user_key, line.text.rstrip("\r\n"), on_text=show)
+    reply = await service.handle(user, line.text.rstrip("\r\n"), on_text=show)
     streamed = "".join(shown)
     if not reply.text and not streamed:
         return  # refused quietly (a repeat while throttled): nothing to show
@@ -182,4 +184,4 @@ async def answer_line(
     if show_added and reply.added:
         print(render_turn_added(reply.added), file=stdout)
     if reply.changes:
-        print(render_changes(reply.changes, service.command_prefix), file=stdout)
+        print(render_changes(reply.changes, service.syntax), file=stdout)

@@ -11,8 +11,8 @@ from agents import TResponseInputItem
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..core.domain import HistoryPage, is_user_message
 from . import positions
-from .items import HistoryPage, is_user_message
 from .schema import agent_messages
 
 # Items per read when a whole history is read (export): each page is its own short read.

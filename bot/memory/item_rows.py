@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Text, delete, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .items import (
+from ..core.domain import (
     AppliedChange,
     MemoryChange,
     MemoryItem,

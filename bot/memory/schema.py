@@ -3,7 +3,7 @@
 History keeps the openai-agents session-table layout (`agent_sessions`, `agent_messages`:
 the same columns, the same JSON) so the SDK's own `SQLiteSession(user_key, path)` and
 `SQLAlchemySession(user_key, engine=...)` read and append a user's history in our database.
-Everything else is ours: facts, and the kept positions that make `!history` pages cost the
+Everything else is ours: memory items, and the kept positions that make `!history` pages cost the
 same at any depth.
 """
 
@@ -184,10 +184,6 @@ schema_versions = Table(
     Column("name", Text, nullable=False),
     Column("applied_at", UtcTimestamp, nullable=False),
 )
-
-
-def now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
 
 
 def iso(moment: datetime) -> str:

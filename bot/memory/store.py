@@ -12,19 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from agents import TResponseInputItem
 from sqlalchemy import bindparam, delete, select, text
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from . import history, item_rows, migrations, positions
-from .backends import Backend, PostgresBackend, SqliteBackend, finish, is_postgres_url
-from .errors import StoreError
-from .items import (
+from ..core.domain import (
     FACT_NAMES,
     AppliedChange,
     CommitResult,
@@ -32,10 +28,18 @@ from .items import (
     HistoryPage,
     MemoryChange,
     MemorySource,
+    UserKey,
     UserMemory,
+    utc_now,
 )
+from . import history, item_rows, positions
+from .database import Database
 from .redact import pattern, redact
-from .schema import agent_messages, agent_sessions, dump_item, iso, memory_items, now
+from .schema import agent_messages, agent_sessions, dump_item, iso
+from .shield import finish
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +57,7 @@ DECODE_PAUSE_S = 0.0005
 
 
 class SqlMemoryStore:
-    """Every user's history and facts in a SQLite file or a PostgreSQL database.
+    """Every user's history and memory items in a SQLite file or a PostgreSQL database.
 
     `SqlMemoryStore(path)` for a SQLite file, `SqlMemoryStore("postgresql+asyncpg://…")` for
     PostgreSQL (keyword options: the pool's size, see `PostgresBackend`). Open it with
@@ -61,11 +65,8 @@ class SqlMemoryStore:
     """
 
     def __init__(self, target: str | Path, **options: Any) -> None:
-        self._backend: Backend = (
-            PostgresBackend(target, **options)
-            if isinstance(target, str) and is_postgres_url(target)
-            else SqliteBackend(Path(target), **options)
-        )
+        self._db = Database(target, **options)
+        self._backend = self._db.backend
         # The session-row upsert of every commit, built once (its INSERT is the dialect's).
         self._touch_session = (
             self._backend.insert(agent_sessions)
@@ -75,38 +76,23 @@ class SqlMemoryStore:
                 set_={"updated_at": text("CURRENT_TIMESTAMP")},
             )
         )
-        self._opened = False
-        self._closed = False
-        self._open_lock = asyncio.Lock()
 
     @property
     def engine(self) -> AsyncEngine:
         """The process-wide engine (and pool) every query of this store uses."""
-        return self._backend.engine
+        return self._db.engine
 
     @property
     def dialect(self) -> str:
-        return self._backend.name
+        return self._db.dialect
 
     def __repr__(self) -> str:
-        return f"SqlMemoryStore({self._backend.describe()})"
-
-    # --- lifecycle ------------------------------------------------------------------------
+        return f"SqlMemoryStore({self._db.describe()})"
 
     async def open(self) -> Self:
         """Create the file (SQLite), check the tables are ours, and migrate. Raises
         StoreError with one line when the database cannot be used."""
-        if self._closed:
-            raise RuntimeError("the memory store is closed")
-        async with self._open_lock:
-            if not self._opened:
-                try:
-                    self._backend.prepare()
-                    await self._migrate()
-                except BaseException:
-                    await self._backend.engine.dispose()
-                    raise
-                self._opened = True
+        await self._db.open()
         return self
 
     async def __aenter__(self) -> Self:
@@ -116,89 +102,47 @@ class SqlMemoryStore:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if not self._closed:
-            self._closed = True
-            await self._backend.aclose()
-
-    async def _ready(self) -> None:
-        if self._closed:
-            raise RuntimeError("the memory store is closed")
-        if not self._opened:
-            await self.open()
-
-    @contextlib.asynccontextmanager
-    async def _errors(self) -> AsyncIterator[None]:
-        """Driver errors we recognise become StoreError/StoreFull (one line); others pass."""
-        try:
-            yield
-        except StoreError:
-            raise
-        except (SQLAlchemyError, OSError) as exc:
-            translated = self._backend.translate(exc)
-            if translated is None:
-                raise
-            raise translated from exc
+        await self._db.aclose()
 
     async def migrate(self) -> None:
         """Check that existing tables are ours, then apply pending migration steps (opening
         the store does this too); safe from several processes at once."""
-        if not self._opened:
-            await self.open()
-        else:
-            await self._migrate()
-
-    async def _migrate(self) -> None:
-        where = self._backend.describe()
-        try:
-            async with self._errors(), self.engine.connect() as conn:
-                version = await conn.run_sync(migrations.check_layout, where)
-            if version != migrations.LATEST:
-                async with self._errors(), self._backend.write() as conn:
-                    await migrations.migrate(conn, self._backend.lock_schema)
-        except StoreError:
-            raise
-        except (SQLAlchemyError, OSError) as exc:
-            log.debug("opening %s failed", where, exc_info=True)
-            raise StoreError(
-                f"cannot open the memory database {where} ({type(exc).__name__})"
-            ) from exc
+        await self._db.ready()
+        await self._db.migrate()
 
     # --- turns ----------------------------------------------------------------------------
 
-    def turn_lock(self, user_key: str) -> contextlib.AbstractAsyncContextManager[None]:
+    def turn_lock(self, user: UserKey) -> contextlib.AbstractAsyncContextManager[None]:
         """Held around a whole turn: a per-user lock every process sees (PostgreSQL); a
         SQLite file serves one process, so there it takes nothing."""
-        return self._backend.turn_lock(user_key)
+        return self._backend.turn_lock(str(user))
 
-    async def recent_items(self, user_key: str, user_turns: int) -> list[TResponseInputItem]:
+    async def recent_items(self, user: UserKey, user_turns: int) -> list[TResponseInputItem]:
         """The newest `user_turns` turns, each whole (a tool call is never separated from its
         output): read newest first, by id, in one read transaction, never a row twice."""
-        await self._ready()
-        async with self._errors(), self.engine.connect() as conn:
-            return await history.newest_turns(conn, user_key, user_turns, self._backend.run)
+        async with self._db.reading() as conn:
+            return await history.newest_turns(conn, str(user), user_turns, self._backend.run)
 
     async def commit_turn(
         self,
-        user_key: str,
+        user: UserKey,
         items: Sequence[TResponseInputItem],
-        changes: Mapping[str, str] | Sequence[MemoryChange] = (),
+        changes: Sequence[MemoryChange] = (),
         *,
         source: MemorySource | None = None,
     ) -> CommitResult:
-        """Store one finished turn: its history items and memory changes (or, as the first
-        release took them, a mapping of name/city facts), in one transaction. While memory
-        is paused only forgetting happens; nothing is stored. A forgotten value is removed
-        from stored history and from this turn's items too."""
-        memory_changes = _as_changes(changes)
+        """Store one finished turn: its history items and memory changes, in one
+        transaction. While memory is paused only forgetting happens; nothing is stored. A
+        forgotten value is removed from stored history and from this turn's items too."""
+        memory_changes = list(changes)
         if not items and not memory_changes:
             return CommitResult(stored=True)
-        await self._ready()
-        source = source or MemorySource(user_key.split(":", 1)[0])
-        stamp = now()
+        user_key = str(user)
+        source = source or MemorySource(user.frontend)
+        stamp = utc_now()
 
         async def write() -> CommitResult:
-            async with self._errors(), self._backend.write() as conn:
-                await self._backend.lock_user(conn, user_key)
+            async with self._db.writing(lock_user=user_key) as conn:
                 # One read for the pause flag and the kept history positions: every
                 # statement is a round trip to the driver.
                 (state,) = await self._backend.run(conn, _STATE, {"user": user_key})
@@ -244,24 +188,21 @@ class SqlMemoryStore:
 
     # --- memory items ---------------------------------------------------------------------
 
-    async def memory(self, user_key: str) -> UserMemory:
+    async def memory(self, user: UserKey) -> UserMemory:
         """The user's memory items (name, city, notes) and whether memory is paused."""
-        await self._ready()
-        async with self._errors(), self.engine.connect() as conn:
-            return await item_rows.load(conn, user_key)
+        async with self._db.reading() as conn:
+            return await item_rows.load(conn, str(user))
 
-    async def set_paused(self, user_key: str, paused: bool) -> None:
+    async def set_paused(self, user: UserKey, paused: bool) -> None:
         """Pause (nothing new is stored) or resume the user's memory; kept across restarts."""
-        await self._ready()
-        async with self._errors(), self._backend.write() as conn:
-            await item_rows.set_paused(conn, user_key, paused, self._backend.insert)
+        async with self._db.writing() as conn:
+            await item_rows.set_paused(conn, str(user), paused, self._backend.insert)
 
-    async def forget_item(self, user_key: str, which: str) -> AppliedChange | None:
+    async def forget_item(self, user: UserKey, which: str) -> AppliedChange | None:
         """Erase one item ("name", "city" or its number) and every trace of its value in
         the user's stored history, in one transaction; None when there is no such item."""
-        await self._ready()
-        async with self._errors(), self._backend.write() as conn:
-            await self._backend.lock_user(conn, user_key)
+        user_key = str(user)
+        async with self._db.writing(lock_user=user_key) as conn:
             item = (await item_rows.load(conn, user_key)).find(which)
             if item is None:
                 return None
@@ -271,85 +212,49 @@ class SqlMemoryStore:
 
     # --- reads ----------------------------------------------------------------------------
 
-    async def facts(self, user_key: str) -> dict[str, str]:
-        """The user's name and city, e.g. {"name": "Ada", "city": "Lisbon"}."""
-        await self._ready()
-        async with self._errors(), self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(memory_items.c.kind, memory_items.c.value).where(
-                    memory_items.c.user_key == user_key, memory_items.c.kind.in_(FACT_NAMES)
-                )
-            )
-            return {kind: value for kind, value in sorted(rows.all())}
-
-    async def history_page(self, user_key: str, page: int, per_page: int) -> HistoryPage:
+    async def history_page(self, user: UserKey, page: int, per_page: int) -> HistoryPage:
         """Page `page` (1 = newest) of the user's stored items, oldest first within it: the
         kept count and a mark give the page's first id; the page is read from it by id."""
+        user_key = str(user)
         if page < 1 or per_page < 1:
             raise ValueError("page and per_page start at 1")
-        await self._ready()
-        async with self._errors(), self.engine.connect() as conn:
+        async with self._db.reading() as conn:
             kept = await positions.kept_count(conn, user_key)
             if kept.up_to_date:
                 return await history.read_page(conn, user_key, kept.items, page, per_page)
         # Someone else (the SDK itself) added or removed rows since our last commit.
-        async with self._errors(), self._backend.write() as conn:
-            await self._backend.lock_user(conn, user_key)
+        async with self._db.writing(lock_user=user_key) as conn:
             await positions.reconcile(conn, user_key)
             kept = await positions.kept_count(conn, user_key)
             return await history.read_page(conn, user_key, kept.items, page, per_page)
 
-    async def all_items(self, user_key: str) -> list[TResponseInputItem]:
+    async def all_items(self, user: UserKey) -> list[TResponseInputItem]:
         """Every stored item of the user, oldest first, read in short pages by id so no read
         holds the database for long, and decoded a slice at a time: a long history would
         otherwise keep the loop from other users' turns for tens of milliseconds."""
-        await self._ready()
+        user_key = str(user)
         items: list[TResponseInputItem] = []
         after: int | None = 0
         while after is not None:
-            async with self._errors(), self.engine.connect() as conn:
+            async with self._db.reading() as conn:
                 rows, after = await history.rows_after(conn, user_key, after, self._backend.run)
             for start in range(0, len(rows), DECODE_SLICE):
                 items += history.decode(rows[start : start + DECODE_SLICE])
                 await asyncio.sleep(DECODE_PAUSE_S)
         return items
 
-    async def export(self, user_key: str) -> dict[str, Any]:
+    async def export(self, user: UserKey) -> dict[str, Any]:
         """Everything stored about the user, as a JSON-serialisable dict."""
-        memory = await self.memory(user_key)
-        return {
-            "user": user_key,
-            "exported_at": iso(now()),
-            "memory_paused": memory.paused,
-            "facts": {
-                item.kind: {"value": item.value, "updated_at": iso(item.updated_at)}
-                for item in memory.items
-                if item.kind in FACT_NAMES
-            },
-            "memory": [
-                {
-                    "number": item.number,
-                    "kind": item.kind,
-                    "value": item.value,
-                    "created_at": iso(item.created_at),
-                    "updated_at": iso(item.updated_at),
-                    "source": {"frontend": item.source.frontend, "ref": item.source.ref},
-                }
-                for item in memory.items
-            ],
-            "history": await self.all_items(user_key),
-        }
+        memory = await self.memory(user)
+        return export_document(user, memory, await self.all_items(user))
 
     # --- erase ----------------------------------------------------------------------------
 
-    async def forget(self, user_key: str) -> ForgetReport:
+    async def forget(self, user: UserKey) -> ForgetReport:
         """Erase the user's history and facts in one transaction; report what was erased.
         Waits for a turn of this user in another process, so it cannot land afterwards."""
-        await self._ready()
-        async with self._errors(), self._backend.write() as conn:
-            # Cancellable while it waits: nothing is written yet.
-            await self._backend.lock_user(conn, user_key)
-            report = await finish(_erase(conn, user_key))
+        async with self._db.writing(lock_user=str(user)) as conn:
+            report = await finish(_erase(conn, str(user)))
         await self._backend.erase()
         return report
 
@@ -371,7 +276,41 @@ async def _erase(conn: AsyncConnection, user_key: str) -> ForgetReport:
     )
 
 
-def _as_changes(changes: Mapping[str, str] | Sequence[MemoryChange]) -> list[MemoryChange]:
-    if isinstance(changes, Mapping):
-        return [MemoryChange("set", kind=fact, value=value) for fact, value in changes.items()]
-    return list(changes)
+def export_document(
+    user: UserKey, memory: UserMemory, history: list[TResponseInputItem]
+) -> dict[str, Any]:
+    """The export of one person: their memory items (name and city also as `facts`, as the
+    first release exported them) and every stored history item."""
+    return {
+        "user": str(user),
+        "exported_at": iso(utc_now()),
+        "memory_paused": memory.paused,
+        "facts": {
+            item.kind: {"value": item.value, "updated_at": iso(item.updated_at)}
+            for item in memory.items
+            if item.kind in FACT_NAMES
+        },
+        "memory": [
+            {
+                "number": item.number,
+                "kind": item.kind,
+                "value": item.value,
+                "created_at": iso(item.created_at),
+                "updated_at": iso(item.updated_at),
+                "source": {"frontend": item.source.frontend, "ref": item.source.ref},
+            }
+            for item in memory.items
+        ],
+        "history": history,
+    }
+
+
+def describe_memory(settings: Settings) -> str:
+    """Where memory lives, for the log (never the database URL: it holds a password)."""
+    return "PostgreSQL (DATABASE_URL)" if settings.database_url else str(settings.memory_db_path)
+
+
+def open_store(settings: Settings) -> SqlMemoryStore:
+    """The store the settings select: PostgreSQL for a DATABASE_URL, else the SQLite file.
+    Use it as `async with open_store(settings) as store` (it also opens on first use)."""
+    return SqlMemoryStore(settings.database_url or settings.memory_db_path)

@@ -24,9 +24,8 @@ from openai.types.responses import (
     ResponseTextDeltaEvent,
 )
 
-from ..memory.items import message_text
-from .parser import ParsedMessage, parse_message
-from .requests import (
+from ..core.domain import message_text
+from .memory_requests import (
     ForgetEverything,
     ForgetItem,
     ForgetNote,
@@ -34,6 +33,7 @@ from .requests import (
     match_note,
     parse_memory_request,
 )
+from .parser import ParsedMessage, parse_message
 
 MODEL_NAME = "offline"
 

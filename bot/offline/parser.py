@@ -6,11 +6,12 @@ stored in the user's profile and repeated back to them. Every rule below therefo
 return nothing over guessing.
 """
 
-import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
 from typing import NamedTuple
+
+from .values import Hit, take_value
 
 __all__ = ["ParsedMessage", "parse_message"]
 
@@ -25,9 +26,6 @@ class ParsedMessage:
     asks_city: bool = False  # the user asks what their city is / where they live
     # "what do you know about me?" / "what do you remember about me" sets both asks_*.
 
-
-_MAX_CHARS = 100
-_MAX_WORDS = 6
 
 # Phones and chat clients type curly quotes; folding them lets one set of patterns serve both.
 _FOLD = str.maketrans("\u2019\u2018\u02bc\u2032`\u201c\u201d\u201e\u00ab\u00bb", "'''''\"\"\"\"\"")
@@ -123,67 +121,6 @@ _CONTINUATION = re.compile(
 )
 
 
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-# Words that end a name: connectives, pronouns and chat noise that follow a name in practice.
-_NAME_BREAK = _words(
-    """and but or nor from who whom whose which that in at on to for with by as of living
-    based originally currently i i'm im i've i'd i'll me my you your is was are am be so
-    because cause since now then here there too also btw lol haha please pls plz thanks
-    thank thx nice pleased what what's where how when why if not no yes ok okay the a an it
-    it's this just actually anyway remember though again instead right yeah yep bro mate
-    dude hi hello hey"""
-)
-# Words that can follow "I'm"/"call me" but are not names; seeing one first rejects the value.
-_NAME_STOP = _NAME_BREAK | _words(
-    """very fine good great sorry tired happy sad back going looking trying doing really
-    quite pretty still always never sure glad new old done ready bored busy hungry sick well
-    alright all afraid alive alone home out off up down over into about like without one
-    someone nobody everyone anyone somebody everybody human person bot ai robot man woman
-    guy girl boy kid student male female single married free available online offline late
-    early curious confused lost stuck excited interested certain thinking wondering feeling
-    having getting being coming leaving working aware wrong correct serious kidding joking
-    cool awesome bad ill better worse best worst mad angry upset scared worried proud
-    grateful thankful sleepy thirsty dying dead broke rich poor young tall short gone away
-    today tonight later maybe tomorrow soon anytime whenever sometime whatever anything
-    something crazy names english american british french german spanish italian portuguese
-    brazilian canadian mexican chinese japanese korean indian irish scottish welsh dutch
-    swiss swedish norwegian danish finnish polish russian ukrainian greek turkish
-    australian european african asian muslim jewish catholic buddhist hindu atheist vegan
-    vegetarian gay straight bi trans sir madam same welcome newbie lurker"""
-)
-_CITY_BREAK = _words(
-    """and but or nor with since now where which who whom whose that because cause cuz so
-    for to at in from near by i i'm im i've i'd me my you your is was are am be been these
-    those this nowadays currently today tonight yesterday tomorrow recently lately ago
-    though although however too also btw lol haha please thanks thank what what's how when
-    while after before until till as it it's its then there here right actually anyway if
-    yet still about hi hello hey not no yes ok okay nice just really very again originally
-    born last years ever the a an"""
-)
-# Always rejected as the first word of a city: not places, whatever the capitalisation.
-_CITY_STOP = _CITY_BREAK | _words(
-    """home work school nowhere somewhere everywhere anywhere abroad overseas around
-    outside inside earth space"""
-)
-# Rejected only when typed in lowercase: "I live in hope" is not a city, "Hope, BC" is.
-_CITY_STOP_LOWER = _words(
-    """town city hope fear peace harmony denial poverty luxury sin comfort misery love
-    trouble bed pain charge shock doubt control danger luck heaven hell time class office
-    line tears debt awe public private college university uni front favor favour touch
-    contact agreement need support business power prison jail hospital church shape form
-    position range place progress chat voice vc game lobby queue general fact"""
-)
-# Lowercase mid-value words that belong to names ("Rio de Janeiro", "Vincent van Gogh").
-_PARTICLES = _words(
-    """de da do dos das del della di du des la le las los of upon on sur sous en van von
-    der den y e el al bin ibn"""
-)
-_TOKEN = re.compile(r"\S+")
-_PHRASE_BREAKS = frozenset({"of course", "these days", "right now", "for now", "at the"})
-
 # Strong question forms count wherever they appear. "is my name Ada?" and "do I live in
 # Paris?" are left to the question-clause rule, so "this is my name" asks nothing.
 _ASK_NAME = tuple(
@@ -238,13 +175,6 @@ class _Clause:
     body: int  # index just after leading greetings/fillers
     question: bool
     sentence: int
-
-
-@dataclass(frozen=True)
-class _Hit:
-    start: int
-    end: int
-    value: str
 
 
 def parse_message(text: str) -> ParsedMessage:
@@ -338,10 +268,8 @@ def _split(text: str) -> list[_Clause]:
     return clauses
 
 
-def _find(
-    clause: _Clause, triggers: tuple[_Trigger, ...], kind: str, strict_ok: bool
-) -> list[_Hit]:
-    hits: list[_Hit] = []
+def _find(clause: _Clause, triggers: tuple[_Trigger, ...], kind: str, strict_ok: bool) -> list[Hit]:
+    hits: list[Hit] = []
     for pattern, strict, anchored in triggers:
         if strict and not strict_ok:
             continue
@@ -355,124 +283,30 @@ def _find(
             prefix = _CONJUNCTION.split(clause.text[max(0, m.start() - 60) : m.start()])[-1]
             if _NEGATED.search(prefix):
                 continue
-            if hit := _take_value(clause.text, m.start(), m.end(), kind, strict):
+            if hit := take_value(clause.text, m.start(), m.end(), kind, strict):
                 hits.append(hit)
     return hits
 
 
-def _continuation(clause: _Clause, pos: int, strict_ok: bool) -> list[_Hit]:
+def _continuation(clause: _Clause, pos: int, strict_ok: bool) -> list[Hit]:
     m = _CONTINUATION.match(clause.text, pos)
     if not m:
         return []
     strict = m.group("in") is not None
     if strict and not strict_ok:
         return []
-    hit = _take_value(clause.text, m.start(), m.end(), "city", strict)
+    hit = take_value(clause.text, m.start(), m.end(), "city", strict)
     return [hit] if hit else []
 
 
-def _here_intro(clause: _Clause, idx: int, clauses: list[_Clause], strict_ok: bool) -> _Hit | None:
+def _here_intro(clause: _Clause, idx: int, clauses: list[_Clause], strict_ok: bool) -> Hit | None:
     # "Ada here" introduces only at the start of a message (or right after "hey,"); elsewhere
     # "X here" is too often "same here" / "over here" to trust.
     if not strict_ok or clause.question or not clause.text.lower().endswith(" here"):
         return None
     if idx > 1 or (idx == 1 and clauses[0].text[clauses[0].body :].strip()):
         return None
-    hit = _take_value(clause.text, clause.body, clause.body, "name", strict=True)
+    hit = take_value(clause.text, clause.body, clause.body, "name", strict=True)
     if hit and clause.text[hit.end :].strip().lower() == "here":
         return hit
     return None
-
-
-def _is_word(token: str) -> bool:
-    # Letters (any script, with combining marks) joined by ' - or ., so "O'Brien", "Aix-en-
-    # Provence" and "St." pass while digits, emoji and URLs end the value.
-    if not token or not unicodedata.category(token[0]).startswith("L"):
-        return False
-    previous_sep = False
-    for ch in token[1:]:
-        if unicodedata.category(ch)[0] in "LM":
-            previous_sep = False
-        elif ch in "'-." and not previous_sep:
-            previous_sep = True
-        else:
-            return False
-    return not previous_sep or token.endswith(".")
-
-
-def _take_value(text: str, start: int, pos: int, kind: str, strict: bool) -> _Hit | None:
-    breaks = _NAME_BREAK if kind == "name" else _CITY_BREAK
-    # A value is at most _MAX_WORDS words plus an article and a look-ahead; reading further
-    # would make a long message quadratic in the number of "I'm"s it contains.
-    matches = itertools.islice(_TOKEN.finditer(text, pos), _MAX_WORDS + 3)
-    tokens = [(m.group().strip("\"'"), m.end() - pos) for m in matches]
-    words: list[str] = []
-    end = pos
-    i = 0
-    while i < len(tokens):
-        word, token_end = tokens[i]
-        low = word.lower()
-        nxt = tokens[i + 1][0].lower() if i + 1 < len(tokens) else ""
-        if kind == "city" and not words and low == "the":
-            # "The Hague" keeps its article; a lowercase "the" is dropped but then the rest must
-            # look like a proper noun, or "the countryside" would become a city.
-            if word[0].isupper():
-                words.append(word)
-            else:
-                strict = True
-            end, i = pos + token_end, i + 1
-            continue
-        if not _is_word(word) or (kind == "name" and low.endswith("'s")):
-            break
-        if low in breaks or f"{low} {nxt}" in _PHRASE_BREAKS:
-            break
-        if strict and word[0].islower() and not (words and low in _PARTICLES):
-            break
-        if words and low in _PARTICLES and word[0].islower():
-            # A particle only belongs to the value when a real word follows it.
-            following = tokens[i + 1][0] if i + 1 < len(tokens) else ""
-            if not _is_word(following) or following.lower() in breaks | _PARTICLES:
-                break
-            if strict and following[0].islower():
-                break
-        words.append(word)
-        end, i = pos + token_end, i + 1
-    return _validate(words, kind, strict, start, end)
-
-
-def _validate(words: list[str], kind: str, strict: bool, start: int, end: int) -> _Hit | None:
-    if not words or len(words) > _MAX_WORDS:
-        return None
-    # "The Hague": judge the place by the word after its article.
-    head = words[1] if kind == "city" and words[0] == "The" and len(words) > 1 else words[0]
-    first = head.lower()
-    if kind == "name" and first in _NAME_STOP:
-        return None
-    # After "I'm in" the user capitalised anyway, so capitals cannot tell "Love" from a city.
-    if kind == "city" and (
-        first in _CITY_STOP or ((strict or head.islower()) and first in _CITY_STOP_LOWER)
-    ):
-        return None
-    value = " ".join(_capitalise(w, n == 0) for n, w in enumerate(words))[:_MAX_CHARS].rstrip()
-    if not value or value.isdigit() or re.search(r"\bmy\b", value, re.IGNORECASE):
-        return None
-    return _Hit(start, end, value)
-
-
-def _capitalise(word: str, first: bool) -> str:
-    # Only words typed entirely in lowercase are touched, so "McDonald" or "NYC" stay as typed.
-    if any(ch.isupper() for ch in word):
-        return word
-    if not first and word in _PARTICLES:
-        return word
-    parts = word.split("-")
-    out = []
-    for n, part in enumerate(parts):
-        if n > 0 and part in _PARTICLES:
-            out.append(part)
-            continue
-        part = part[:1].upper() + part[1:]
-        if len(part) > 2 and part[1] == "'":  # o'brien -> O'Brien, d'angelo -> D'Angelo
-            part = part[:2] + part[2].upper() + part[3:]
-        out.append(part)
-    return "-".join(out)

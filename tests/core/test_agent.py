@@ -5,12 +5,19 @@ import json
 import pytest
 from agents import FunctionTool, Runner
 from agents.testing import ScriptedModel, assistant_message, function_call
+from chat_support import make_service, set_facts
 
-from bot.core.agent import UserContext, build_agent, clean_fact_value, offline_model, select_model
-from bot.core.chat import ChatService
-from bot.memory import MemoryStore
+from bot.core.agent import build_agent
+from bot.core.domain import UserKey
+from bot.core.store import MemoryStore
+from bot.core.tools import UserContext, clean_fact_value
+from bot.models import offline_model, select_model
 from bot.offline.model import OfflineModel
 from bot.settings import Settings
+
+ADA = UserKey.parse("console:ada")
+BOB = UserKey.parse("console:bob")
+EVE = UserKey.parse("console:eve")
 
 
 def tool_schemas() -> dict[str, dict]:
@@ -33,16 +40,14 @@ def test_tool_schemas_have_no_user_field() -> None:
 
 
 async def test_a_model_cannot_read_another_users_facts(store: MemoryStore) -> None:
-    await store.commit_turn("console:bob", [], {"name": "Bob", "city": "Berlin"})
+    await store.commit_turn(BOB, [], set_facts(name="Bob", city="Berlin"))
     model = ScriptedModel(
         [
             [function_call("read_facts", {"user_id": "console:bob"}, call_id="c1")],
             [assistant_message("done")],
         ]
     )
-    result = await Runner.run(
-        build_agent(model), "who is bob?", context=UserContext("console:eve", store)
-    )
+    result = await Runner.run(build_agent(model), "who is bob?", context=UserContext(EVE, store))
     outputs = [i.output for i in result.new_items if i.type == "tool_call_output_item"]
     assert outputs, "the tool call produced an output"
     assert all("Bob" not in str(o) and "Berlin" not in str(o) for o in outputs)
@@ -62,8 +67,8 @@ async def test_a_model_cannot_write_another_users_facts(store: MemoryStore) -> N
             [assistant_message("done")],
         ]
     )
-    await ChatService(store, model).turn("console:eve", "hi")
-    assert await store.facts("console:bob") == {}
+    await make_service(store, model).turn(EVE, "hi")
+    assert (await store.memory(BOB)).facts() == {}
 
 
 @pytest.mark.parametrize(
@@ -91,8 +96,8 @@ async def test_saved_values_round_trip_through_the_store(store: MemoryStore) -> 
             [assistant_message("saved")],
         ]
     )
-    await ChatService(store, model).turn("console:ada", "I live there")
-    assert await store.facts("console:ada") == {"city": city}
+    await make_service(store, model).turn(ADA, "I live there")
+    assert (await store.memory(ADA)).facts() == {"city": city}
 
 
 def test_model_selection() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from atomic_driver import run_turns
 
-from bot.memory import is_user_message
+from bot.core.domain import is_user_message
 
 KILLS = 50
 

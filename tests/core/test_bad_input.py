@@ -9,13 +9,19 @@ import unicodedata
 from pathlib import Path
 
 from agents.testing import ScriptedModel, assistant_message, function_call
+from chat_support import make_service
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_atomic_turns import check_database
 
-from bot.core.agent import clean_fact_value, offline_model
-from bot.core.chat import ChatService
+from bot.core.domain import UserKey
+from bot.core.tools import clean_fact_value
 from bot.memory import SqlMemoryStore
+
+ADA = UserKey.parse("console:ada")
+BOB = UserKey.parse("console:bob")
+FUZZ = UserKey.parse("console:fuzz")
+RT = UserKey.parse("console:rt")
 
 DB_DIR = Path(tempfile.mkdtemp(prefix="bad-input-"))
 ANY_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=400)
@@ -28,10 +34,10 @@ def test_any_unicode_through_the_offline_model(text: str, prefix: str) -> None:
 
     async def run() -> None:
         async with SqlMemoryStore(db) as store:
-            service = ChatService(store, offline_model())
-            reply = await service.handle("console:fuzz", prefix + text)
+            service = make_service(store)
+            reply = await service.handle(FUZZ, prefix + text)
             assert isinstance(reply.text, str)
-            for value in (await store.facts("console:fuzz")).values():
+            for value in ((await store.memory(FUZZ)).facts()).values():
                 assert value == clean_fact_value(value)  # stored values are already clean
                 assert value and not any(unicodedata.category(ch) in {"Cc", "Cf"} for ch in value)
 
@@ -46,7 +52,7 @@ def test_facts_round_trip_exactly_as_cleaned(name: str, city: str) -> None:
 
     async def run() -> None:
         async with SqlMemoryStore(db) as store:
-            await store.forget("console:rt")
+            await store.forget(RT)
             model = ScriptedModel(
                 [
                     [function_call("save_facts", {"name": name, "city": city}, call_id="c1")],
@@ -54,14 +60,14 @@ def test_facts_round_trip_exactly_as_cleaned(name: str, city: str) -> None:
                     [assistant_message("ok")],
                 ]
             )
-            result = await ChatService(store, model).turn("console:rt", "remember")
+            result = await make_service(store, model).turn(RT, "remember")
             assert result.ok
             expected = {
                 fact: clean_fact_value(value)
                 for fact, value in (("name", name), ("city", city))
                 if clean_fact_value(value)
             }
-            assert await store.facts("console:rt") == expected
+            assert (await store.memory(RT)).facts() == expected
             read_output = [i for i in result.added if i.get("call_id") == "c2"][-1]["output"]
             for value in expected.values():
                 assert value in __import__("json").loads(read_output).values()
@@ -72,11 +78,11 @@ def test_facts_round_trip_exactly_as_cleaned(name: str, city: str) -> None:
 async def test_forget_leaves_no_readable_copy_in_the_file(db_path: Path) -> None:
     secret = "Zyxwvut-Very-Private-Town"
     async with SqlMemoryStore(db_path) as store:
-        service = ChatService(store, offline_model())
-        await service.turn("console:ada", f"I live in {secret}")
-        await service.turn("console:bob", "I live in Porto")
-        assert secret in (await service.history("console:ada"))
-        await service.forget("console:ada")
+        service = make_service(store)
+        await service.turn(ADA, f"I live in {secret}")
+        await service.turn(BOB, "I live in Porto")
+        assert secret in (await service.commands.history(ADA))
+        await service.commands.forget(ADA)
         with sqlite3.connect(db_path) as conn:
             dump = "\n".join(conn.iterdump())
         assert secret not in dump  # not readable through SQL
@@ -85,4 +91,4 @@ async def test_forget_leaves_no_readable_copy_in_the_file(db_path: Path) -> None
             p.read_bytes() for p in db_path.parent.iterdir() if p.name.startswith(db_path.name)
         )
         assert secret.encode() not in raw
-        assert "Porto" in await service.history("console:bob")
+        assert "Porto" in await service.commands.history(BOB)

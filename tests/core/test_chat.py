@@ -5,14 +5,21 @@ import json
 import random
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_message, function_call
+from chat_support import make_service, set_facts
 
 from bot.core.chat import ChatService
-from bot.memory import MemoryStore, is_user_message, message_text
+from bot.core.domain import UserKey, is_user_message, message_text
+from bot.core.store import MemoryStore
+
+CONSOLE_1999 = UserKey.parse("console:1999")
+ADA = UserKey.parse("console:ada")
+U = UserKey.parse("u")
+U_1 = UserKey.parse("u:1")
+U_2 = UserKey.parse("u:2")
 
 
 def echo_step() -> ModelStep:
@@ -27,10 +34,10 @@ def echo_step() -> ModelStep:
 
 async def test_concurrent_turns_of_one_user_stay_in_send_order(store: MemoryStore) -> None:
     model = ScriptedModel([echo_step() for _ in range(10)])
-    service = ChatService(store, model)
-    results = await asyncio.gather(*(service.turn("console:ada", f"m{n}") for n in range(10)))
+    service = make_service(store, model)
+    results = await asyncio.gather(*(service.turn(ADA, f"m{n}") for n in range(10)))
     assert all(r.ok for r in results)
-    items = await store.all_items("console:ada")
+    items = await store.all_items(ADA)
     roles = [item["role"] for item in items]
     assert roles == ["user", "assistant"] * 10
     users = [message_text(i) for i in items if i["role"] == "user"]
@@ -53,8 +60,8 @@ async def test_different_users_run_in_parallel(store: MemoryStore) -> None:
         return [assistant_message("ok")]
 
     model = ScriptedModel([ModelStep.respond(wait_for_both), ModelStep.respond(wait_for_both)])
-    service = ChatService(store, model)
-    results = await asyncio.gather(service.turn("u:1", "a"), service.turn("u:2", "b"))
+    service = make_service(store, model)
+    results = await asyncio.gather(service.turn(U_1, "a"), service.turn(U_2, "b"))
     assert [r.reply for r in results] == ["ok", "ok"]
 
 
@@ -65,8 +72,8 @@ async def test_turn_result_lists_exactly_what_was_stored(store: MemoryStore) -> 
             [assistant_message("Hi Ada")],
         ]
     )
-    result = await ChatService(store, model).turn("console:ada", "I'm Ada")
-    stored = await store.all_items("console:ada")
+    result = await make_service(store, model).turn(ADA, "I'm Ada")
+    stored = await store.all_items(ADA)
     assert result.added == stored
     assert [i.get("type", "message") for i in stored] == [
         "message",
@@ -74,28 +81,28 @@ async def test_turn_result_lists_exactly_what_was_stored(store: MemoryStore) -> 
         "function_call_output",
         "message",
     ]
-    assert await store.facts("console:ada") == {"name": "Ada"}
+    assert (await store.memory(ADA)).facts() == {"name": "Ada"}
 
 
 async def test_failing_model_leaves_history_and_facts_unchanged(
     store: MemoryStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await store.commit_turn("console:ada", [{"role": "user", "content": "hi"}], {"name": "Ada"})
-    before = await store.all_items("console:ada")
+    await store.commit_turn(ADA, [{"role": "user", "content": "hi"}], set_facts(name="Ada"))
+    before = await store.all_items(ADA)
     model = ScriptedModel(
         [
             [function_call("save_facts", {"name": "Eve", "city": "Nowhere"}, call_id="c1")],
             RuntimeError("upstream exploded: secret detail"),
         ]
     )
-    result = await ChatService(store, model).turn("console:ada", "I'm Eve from Nowhere")
+    result = await make_service(store, model).turn(ADA, "I'm Eve from Nowhere")
     assert not result.ok
     assert result.failure == "internal"
     assert "Nothing from this message was stored" in result.reply
     assert "exploded" not in result.reply and "Traceback" not in result.reply
     assert result.added == []
-    assert await store.all_items("console:ada") == before
-    assert await store.facts("console:ada") == {"name": "Ada"}
+    assert await store.all_items(ADA) == before
+    assert (await store.memory(ADA)).facts() == {"name": "Ada"}
     assert "exploded" in caplog.text  # the traceback goes to the log instead
 
 
@@ -115,9 +122,9 @@ async def test_history_window_never_orphans_a_tool_call(store: MemoryStore) -> N
             ]
         )
     model.enqueue([assistant_message("last")])
-    service = ChatService(store, model, history_window=3)
+    service = make_service(store, model, history_window=3)
     for n in range(13):
-        await service.turn("u", f"question {n}")
+        await service.turn(U, f"question {n}")
     model.assert_complete()
     for call in model.calls:
         assert_no_orphans([i for i in call.input if isinstance(i, dict)])
@@ -128,75 +135,23 @@ async def test_history_window_never_orphans_a_tool_call(store: MemoryStore) -> N
 
 
 async def test_commands(service: ChatService) -> None:
-    assert "!history" in (await service.handle("u", "!help")).text
-    assert "Usage" in (await service.handle("u", "!history two")).text
-    assert "Usage" in (await service.handle("u", "!history 0")).text
-    assert "Unknown command" in (await service.handle("u", "!dance")).text
+    assert "!history" in (await service.handle(U, "!help")).text
+    assert "Usage" in (await service.handle(U, "!history two")).text
+    assert "Usage" in (await service.handle(U, "!history 0")).text
+    assert "Unknown command" in (await service.handle(U, "!dance")).text
     assert (
-        "no page 5" in (await service.handle("u", "!history 5")).text
-        or "empty" in (await service.handle("u", "!history 5")).text
+        "no page 5" in (await service.handle(U, "!history 5")).text
+        or "empty" in (await service.handle(U, "!history 5")).text
     )
 
 
-FD_SCRIPT = textwrap.dedent(
-    """
-    import asyncio, json, os, resource, sys
-    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
-    from agents import set_tracing_disabled
-    from bot.core.chat import ChatService
-    from bot.memory import SqlMemoryStore
-    from bot.core.agent import offline_model
-    set_tracing_disabled(True)
-
-    def open_fds():
-        return len(os.listdir("/proc/self/fd"))
-
-    def word(n):
-        letters = ""
-        while True:
-            letters += chr(ord("a") + n % 26)
-            n //= 26
-            if n == 0:
-                return letters
-
-    peak = 0
-
-    async def sample():
-        global peak
-        while True:
-            peak = max(peak, open_fds())
-            await asyncio.sleep(0.002)
-
-    async def main():
-        global peak
-        errors = 0
-        sampler = asyncio.create_task(sample())
-        async with SqlMemoryStore(sys.argv[1]) as store:
-            service = ChatService(store, offline_model())
-            users = int(sys.argv[2])
-            for start in range(0, users, 50):
-                batch = [
-                    service.turn(
-                        f"console:{n}", f"My name is Ann{word(n)} and I live in Ville{word(n)}"
-                    )
-                    for n in range(start, start + 50)
-                ]
-                results = await asyncio.gather(*batch)
-                errors += sum(not r.ok for r in results)
-                peak = max(peak, open_fds())
-            recalled = await service.turn("console:1999", "What's my city?")
-            sampler.cancel()
-            print(json.dumps({"errors": errors, "peak_fds": peak, "final_fds": open_fds(),
-                              "recall": recalled.reply, "expected": "Ville" + word(1999)}))
-
-    asyncio.run(main())
-    """
-)
+FD_SCALE = Path(__file__).resolve().parents[1] / "support" / "fd_scale.py"
 
 
+@pytest.mark.slow
 def test_two_thousand_users_under_a_low_fd_limit(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-c", FD_SCRIPT, str(tmp_path / "m.db"), "2000"],
+        [sys.executable, str(FD_SCALE), "core", str(tmp_path / "m.db"), "2000", "1024"],
         capture_output=True,
         text=True,
         timeout=600,

@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 
 from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_message
+from chat_support import make_service
 
-from bot.core.chat import SLOW_DOWN, ChatService
-from bot.core.limits import RateLimiter
-from bot.memory import MemoryStore
+from bot.core.admission import SLOW_DOWN, RateLimiter
+from bot.core.domain import UserKey
+from bot.core.store import MemoryStore
+
+U = UserKey.parse("u")
 
 
 class Clock:
@@ -63,25 +66,25 @@ def test_a_bucket_still_refilling_is_kept_while_older_full_ones_go() -> None:
 
 async def test_too_long_message_is_refused_without_a_model_call(store: MemoryStore) -> None:
     model = ScriptedModel([[assistant_message("fits")]])
-    service = ChatService(store, model, max_input_chars=10)
-    result = await service.turn("u", "x" * 11)
+    service = make_service(store, model, max_input_chars=10)
+    result = await service.turn(U, "x" * 11)
     assert result.failure == "too_long"
     assert "limit is 10" in result.reply
     assert model.calls == ()
-    assert await store.all_items("u") == []
+    assert await store.all_items(U) == []
     # A message exactly at the limit runs: the model's one answer is the reply.
-    at_limit = await service.turn("u", "y" * 10)
+    at_limit = await service.turn(U, "y" * 10)
     assert (at_limit.ok, at_limit.reply) == (True, "fits")
     model.assert_complete()
 
 
 async def test_rate_limited_messages_are_not_run_or_stored(store: MemoryStore) -> None:
     model = ScriptedModel([[assistant_message("one")], [assistant_message("two")]])
-    service = ChatService(store, model, rate_limit_per_minute=2)
-    replies = [(await service.turn("u", f"m{n}")).reply for n in range(4)]
+    service = make_service(store, model, rate_limit_per_minute=2)
+    replies = [(await service.turn(U, f"m{n}")).reply for n in range(4)]
     assert replies == ["one", "two", SLOW_DOWN, ""]
     assert len(model.calls) == 2
-    assert len(await store.all_items("u")) == 4  # two turns, user + assistant each
+    assert len(await store.all_items(U)) == 4  # two turns, user + assistant each
     model.assert_complete()
 
 
@@ -95,15 +98,15 @@ async def test_queue_per_user_is_bounded(store: MemoryStore) -> None:
         return [assistant_message("done")]
 
     model = ScriptedModel([ModelStep.respond(slow), ModelStep.respond(slow)])
-    service = ChatService(store, model, max_queued_per_user=1)
-    running = asyncio.create_task(service.turn("u", "first"))
+    service = make_service(store, model, max_queued_per_user=1)
+    running = asyncio.create_task(service.turn(U, "first"))
     await first_running.wait()  # the first turn holds the user's lock, inside the model
-    queued = asyncio.create_task(service.turn("u", "second"))
+    queued = asyncio.create_task(service.turn(U, "second"))
     # One pass of the loop: the queued turn runs straight to its wait on the user's lock
     # (nothing before that wait suspends), so it is counted as queued from here on.
     await asyncio.sleep(0)
     assert not queued.done()
-    refused = await service.turn("u", "third")
+    refused = await service.turn(U, "third")
     assert refused.failure == "queue_full" and refused.reply == SLOW_DOWN
     release.set()
     assert [(await running).reply, (await queued).reply] == ["done", "done"]
@@ -126,9 +129,11 @@ async def test_global_cap_on_concurrent_model_runs(store: MemoryStore) -> None:
         return [assistant_message("ok")]
 
     model = ScriptedModel([ModelStep.respond(measure) for _ in range(6)])
-    service = ChatService(store, model, max_concurrent_turns=2)
+    service = make_service(store, model, max_concurrent_turns=2)
     async with asyncio.timeout(30):
-        results = await asyncio.gather(*(service.turn(f"u{n}", "hi") for n in range(6)))
+        results = await asyncio.gather(
+            *(service.turn(UserKey.parse(f"u{n}"), "hi") for n in range(6))
+        )
     assert [r.reply for r in results] == ["ok"] * 6
     assert peak == 2
     model.assert_complete()

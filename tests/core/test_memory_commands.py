@@ -5,10 +5,13 @@ text front end (console, Slack) uses, on both back ends."""
 from __future__ import annotations
 
 from bot.core.chat import ChatService
+from bot.core.domain import UserKey
 from bot.core.render import render_changes
+from bot.core.syntax import CommandSyntax
 from bot.memory import SqlMemoryStore
 
-ADA = "console:ada"
+ADA = UserKey.parse("console:ada")
+BOB = UserKey.parse("console:bob")
 
 
 async def seed(service: ChatService, user: str = ADA) -> None:
@@ -96,7 +99,7 @@ async def test_paused_memory_answers_but_stores_nothing(
     assert (await service.handle(ADA, "What's my city?")).text.startswith("Your city is Lisbon.")
     assert "Memory is paused" in (await service.handle(ADA, "!memory")).text
     assert await store.all_items(ADA) == before
-    assert await store.facts(ADA) == {"name": "Ada", "city": "Lisbon"}
+    assert (await store.memory(ADA)).facts() == {"name": "Ada", "city": "Lisbon"}
     assert (await service.handle(ADA, "!memory on")).text.startswith("Memory is on again")
     assert (await service.handle(ADA, "I moved to Porto")).changes
 
@@ -104,11 +107,11 @@ async def test_paused_memory_answers_but_stores_nothing(
 async def test_a_correction_is_shown_with_how_to_undo_it(service: ChatService) -> None:
     await seed(service)
     reply = await service.handle(ADA, "I moved to Porto")
-    assert render_changes(reply.changes) == (
+    assert render_changes(reply.changes, CommandSyntax()) == (
         "-- memory changed --\n  city: Porto (was Lisbon) · undo: !forget city"
     )
     note = await service.handle(ADA, "remember that I work night shifts")
-    assert render_changes(note.changes).endswith(
+    assert render_changes(note.changes, CommandSyntax()).endswith(
         "note 5: I work night shifts (new) · undo: !forget 5"
     )
 
@@ -133,11 +136,11 @@ async def test_help_lists_every_command(service: ChatService) -> None:
 
 
 async def test_users_are_isolated(service: ChatService, store: SqlMemoryStore) -> None:
-    await seed(service, "console:ada")
-    await seed(service, "console:bob")
-    await service.handle("console:ada", "!forget 2")
-    await service.handle("console:ada", "!memory off")
-    bob = await store.memory("console:bob")
+    await seed(service, ADA)
+    await seed(service, BOB)
+    await service.handle(ADA, "!forget 2")
+    await service.handle(ADA, "!memory off")
+    bob = await store.memory(BOB)
     assert [(i.number, i.value) for i in bob.items][:2] == [(1, "Ada"), (2, "Lisbon")]
     assert not bob.paused
-    assert "Lisbon" in str(await store.all_items("console:bob"))
+    assert "Lisbon" in str(await store.all_items(BOB))

@@ -10,11 +10,24 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from chat_support import set_facts
+from openai import AsyncOpenAI
 from openai_server import FakeOpenAIServer, Hang, Reply, Status, ToolCall, tool_outputs
+from processes import bot_env, console
 
 from bot.core.chat import ChatService
-from bot.memory import MemoryStore, SqlMemoryStore
+from bot.core.config import ChatConfig
+from bot.core.domain import UserKey
+from bot.core.failures import quiet_sdk_model_errors
+from bot.core.store import MemoryStore
+from bot.memory import SqlMemoryStore
+from bot.models import make_client, select_model
 from bot.settings import Settings
+
+A = UserKey.parse("console:a")
+ADA = UserKey.parse("console:ada")
+ADA_4242 = UserKey.parse("console:ada-4242")
+B = UserKey.parse("console:b")
 
 SECRET_KEY = "sk-test-SECRET-do-not-leak-1234567890"
 APIS = ["chat_completions", "responses"]
@@ -33,14 +46,16 @@ def server() -> Iterator[FakeOpenAIServer]:
 
 
 @pytest.fixture(autouse=True)
-async def _close_services() -> AsyncIterator[None]:
+async def _close_clients() -> AsyncIterator[None]:
+    # As the program does: failed model requests are logged once, by the chat service.
+    quiet_sdk_model_errors()
     yield
-    for service in OPEN_SERVICES:
-        await service.aclose()
-    OPEN_SERVICES.clear()
+    for client in OPEN_CLIENTS:
+        await client.close()
+    OPEN_CLIENTS.clear()
 
 
-OPEN_SERVICES: list[ChatService] = []
+OPEN_CLIENTS: list[AsyncOpenAI] = []
 
 
 def service_for(
@@ -53,9 +68,9 @@ def service_for(
         bot_model="test-model",
         **{"model_timeout_s": 10.0, "model_max_retries": 2, **overrides},
     )
-    service = ChatService.from_settings(store, settings)
-    OPEN_SERVICES.append(service)
-    return service
+    client = make_client(settings)
+    OPEN_CLIENTS.append(client)
+    return ChatService(store, select_model(settings, client), ChatConfig.from_settings(settings))
 
 
 def answer_city(body: dict) -> Reply:
@@ -86,18 +101,16 @@ async def test_seed_flow(db_path: Path, server: FakeOpenAIServer, api: str, stre
     )
     async with SqlMemoryStore(db_path) as store:
         first = await service_for(store, server, api).turn(
-            "console:ada", "My name is Ada and I live in Lisbon", on_text
+            ADA, "My name is Ada and I live in Lisbon", on_text
         )
     assert first.ok, first.reply
     # A new store and service: memory comes from the file, the answer from the read tool.
     server.enqueue(ToolCall("read_facts", {}, call_id="call_read"), answer_city)
     async with SqlMemoryStore(db_path) as store:
-        second = await service_for(store, server, api).turn(
-            "console:ada", "What's my city?", on_text
-        )
+        second = await service_for(store, server, api).turn(ADA, "What's my city?", on_text)
         assert second.reply == "Your city is Lisbon."
-        assert await store.facts("console:ada") == {"name": "Ada", "city": "Lisbon"}
-        stored = await store.all_items("console:ada")
+        assert (await store.memory(ADA)).facts() == {"name": "Ada", "city": "Lisbon"}
+        stored = await store.all_items(ADA)
     assert json.loads(tool_outputs(server.requests[-1].body)[-1])["city"] == "Lisbon"
     assert [i.get("type", "message") for i in stored] == [
         "message",
@@ -122,8 +135,8 @@ async def test_streamed_history_equals_non_streamed(
 ) -> None:
     long_answer = "A fairly long answer that arrives in several pieces. " * 4
     results = []
-    for user, stream in (("console:a", False), ("console:b", True)):
-        server.enqueue(ToolCall("read_facts", {}, call_id=f"call_{user[-1]}"), Reply(long_answer))
+    for user, stream in ((A, False), (B, True)):
+        server.enqueue(ToolCall("read_facts", {}, call_id=f"call_{user.id}"), Reply(long_answer))
         chunks: list[str] = []
 
         async def sink(text: str, chunks: list[str] = chunks) -> None:
@@ -136,8 +149,8 @@ async def test_streamed_history_equals_non_streamed(
     assert none == [] and "".join(chunks) == long_answer
     assert server.requests[-1].body["stream"] is True
     assert plain.reply == streamed.reply == long_answer.strip()
-    plain_items = without_ids(await store.all_items("console:a"))
-    streamed_items = without_ids(await store.all_items("console:b"))
+    plain_items = without_ids(await store.all_items(A))
+    streamed_items = without_ids(await store.all_items(B))
     assert plain_items == streamed_items
 
 
@@ -146,7 +159,7 @@ async def test_rate_limited_then_success_is_retried(
     store: MemoryStore, server: FakeOpenAIServer, api: str
 ) -> None:
     server.enqueue(Status(429, "slow down", headers={"Retry-After": "0"}), Reply("made it"))
-    result = await service_for(store, server, api).turn("console:ada", "hi")
+    result = await service_for(store, server, api).turn(ADA, "hi")
     assert result.reply == "made it"
     assert len(server.requests) == 2
 
@@ -155,16 +168,16 @@ async def test_rate_limited_then_success_is_retried(
 async def test_server_error_forever_gives_a_clear_reply_and_no_history(
     store: MemoryStore, server: FakeOpenAIServer, api: str
 ) -> None:
-    await store.commit_turn("console:ada", [{"role": "user", "content": "earlier"}], {"name": "A"})
-    before = await store.all_items("console:ada")
+    await store.commit_turn(ADA, [{"role": "user", "content": "earlier"}], set_facts(name="A"))
+    before = await store.all_items(ADA)
     server.enqueue(*[Status(500, "boom")] * 3)
     started = time.monotonic()
-    result = await service_for(store, server, api).turn("console:ada", "hi")
+    result = await service_for(store, server, api).turn(ADA, "hi")
     assert result.failure == "server_error"
     assert "server error" in result.reply and "Nothing from this message was stored" in result.reply
     assert len(server.requests) == 3  # the first try and two retries
     assert time.monotonic() - started < 10
-    assert await store.all_items("console:ada") == before
+    assert await store.all_items(ADA) == before
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -173,12 +186,12 @@ async def test_hung_server_times_out_within_the_limit(
 ) -> None:
     server.enqueue(*[Hang(30)] * 3)
     started = time.monotonic()
-    result = await service_for(store, server, api, model_timeout_s=1.0).turn("console:ada", "hi")
+    result = await service_for(store, server, api, model_timeout_s=1.0).turn(ADA, "hi")
     elapsed = time.monotonic() - started
     assert result.failure == "timeout"
     assert "took too long" in result.reply
     assert elapsed < 3, elapsed
-    assert await store.all_items("console:ada") == []
+    assert await store.all_items(ADA) == []
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -191,14 +204,14 @@ async def test_authentication_failure_is_clear_and_logged_once(
     server.enqueue(*[Status(401, f"Incorrect API key provided: {SECRET_KEY}")] * 2)
     service = service_for(store, server, api)
     with caplog.at_level(logging.DEBUG):
-        results = [await service.turn("console:ada", "hi") for _ in range(2)]
+        results = [await service.turn(ADA, "hi") for _ in range(2)]
     assert [r.failure for r in results] == ["authentication", "authentication"]
     assert "API key" in results[0].reply
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "check OPENAI_API_KEY" in errors[0].getMessage()
     assert SECRET_KEY not in caplog.text
     assert all(SECRET_KEY not in r.reply for r in results)
-    assert await store.all_items("console:ada") == []
+    assert await store.all_items(ADA) == []
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -217,9 +230,9 @@ async def test_secrets_never_reach_logs_replies_or_memory(
     )
     service = service_for(store, server, api)
     with caplog.at_level(logging.DEBUG):
-        replies = [(await service.turn("console:ada", "hi")).reply for _ in range(3)]
-        replies.append(await service.history("console:ada"))
-        replies.append(json.dumps(await service.export("console:ada")))
+        replies = [(await service.turn(ADA, "hi")).reply for _ in range(3)]
+        replies.append(await service.commands.history(ADA))
+        replies.append(json.dumps(await service.commands.export(ADA)))
     assert replies[2] == "fine"
     assert server.requests[0].headers["authorization"] == f"Bearer {SECRET_KEY}"
     for text in [*replies, caplog.text]:
@@ -231,7 +244,7 @@ async def test_requests_carry_no_user_identity(
     store: MemoryStore, server: FakeOpenAIServer, api: str
 ) -> None:
     server.enqueue(ToolCall("read_facts", {}), Reply("ok"))
-    await service_for(store, server, api).turn("console:ada-4242", "who am I?")
+    await service_for(store, server, api).turn(ADA_4242, "who am I?")
     for request in server.requests:
         assert "ada-4242" not in json.dumps(request.body)
         tools = request.body["tools"]
@@ -265,7 +278,7 @@ async def test_history_window_sends_no_orphaned_call(
     service = service_for(store, server, api, history_window=2)
     for n in range(5):
         server.enqueue(ToolCall("read_facts", {}, call_id=f"call_{n}"), Reply(f"answer {n}"))
-        assert (await service.turn("console:ada", f"question {n}")).ok
+        assert (await service.turn(ADA, f"question {n}")).ok
     last_first_request = server.requests[-2].body
     calls, outputs = request_items(api, last_first_request)
     assert sorted(calls) == sorted(outputs) == ["call_2", "call_3"]
@@ -273,12 +286,10 @@ async def test_history_window_sends_no_orphaned_call(
     assert "question 1" not in text and "question 2" in text and "question 4" in text
 
 
+@pytest.mark.slow
 def test_console_against_the_test_server(tmp_path: Path, server: FakeOpenAIServer) -> None:
     """The real entry point with a configured model server: streamed replies, tool calls,
     a failure reply, and the key nowhere in what the process prints."""
-    import os
-    import subprocess
-    import sys
 
     server.enqueue(
         ToolCall("save_facts", {"name": "Ada", "city": "Lisbon"}),
@@ -287,24 +298,20 @@ def test_console_against_the_test_server(tmp_path: Path, server: FakeOpenAIServe
         answer_city,
         Status(401, f"Incorrect API key provided: {SECRET_KEY}"),
     )
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"},
-        "OPENAI_BASE_URL": server.base_url,
-        "OPENAI_API_KEY": SECRET_KEY,
-        "BOT_MODEL": "test-model",
-        "MODEL_MAX_RETRIES": "0",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot", "console", "--user", "ada", "--db", str(tmp_path / "m.db")],
-        input="My name is Ada and I live in Lisbon\nWhat's my city?\nhello\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
+    env = bot_env(
+        OPENAI_BASE_URL=server.base_url,
+        OPENAI_API_KEY=SECRET_KEY,
+        BOT_MODEL="test-model",
+        MODEL_MAX_RETRIES="0",
+    )
+    proc = console(
+        "My name is Ada and I live in Lisbon",
+        "What's my city?",
+        "hello",
+        db=tmp_path / "m.db",
         env=env,
         cwd=tmp_path,
     )
-    assert proc.returncode == 0, proc.stderr
     assert "bot> Nice to meet you, Ada! I'll remember that you live in Lisbon." in proc.stdout
     assert "bot> Your city is Lisbon." in proc.stdout
     assert "[tool] read_facts() -> " in proc.stdout
@@ -325,8 +332,8 @@ async def test_a_real_model_remembers_and_forgets_notes(
         ToolCall("remember", {"note": "my dog is called Rex"}, call_id="call_r2"),
         Reply("Noted too."),
     )
-    first = await service.turn("console:ada", "remember that I'm vegetarian")
-    second = await service.turn("console:ada", "and that my dog is called Rex")
+    first = await service.turn(ADA, "remember that I'm vegetarian")
+    second = await service.turn(ADA, "and that my dog is called Rex")
     assert first.ok and second.ok
     outputs = [json.loads(tool_outputs(server.requests[n].body)[-1]) for n in (1, 3)]
     assert outputs == [
@@ -337,19 +344,19 @@ async def test_a_real_model_remembers_and_forgets_notes(
         ToolCall("forget_memory", {"item": "1"}, call_id="call_f1"),
         Reply("Forgotten."),
     )
-    gone = await service.turn("console:ada", "forget the vegetarian thing")
+    gone = await service.turn(ADA, "forget the vegetarian thing")
     assert gone.ok and [c.action for c in gone.changes] == ["forget"]
     assert json.loads(tool_outputs(server.requests[-1].body)[-1]) == {
         "forgotten": {"number": 1, "kind": "note", "value": "I'm vegetarian"}
     }
-    memory = await store.memory("console:ada")
+    memory = await store.memory(ADA)
     assert [(i.number, i.value) for i in memory.items] == [(2, "my dog is called Rex")]
-    stored = json.dumps(await store.all_items("console:ada"))
+    stored = json.dumps(await store.all_items(ADA))
     # The request, the remember call and its output, and the forget call's output.
     assert "I'm vegetarian" not in stored and stored.count("[forgotten]") == 4
     # The next request carries no trace of the forgotten note either.
     server.enqueue(Reply("Hello again."))
-    await service.turn("console:ada", "hi")
+    await service.turn(ADA, "hi")
     body = server.requests[-1].body
     sent = body.get("input") or [m for m in body["messages"] if m["role"] != "system"]
     assert "hi" in json.dumps(sent) and "I'm vegetarian" not in json.dumps(sent)

@@ -11,15 +11,16 @@ from typing import Any
 import pytest
 from agents.models.openai_chatcompletions import OpenAIChatCompletionsModel
 from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_message, function_call
+from chat_support import make_service, set_facts
 from openai import AsyncOpenAI
 from openai_server import FakeOpenAIServer, Reply
 
-from bot.core.agent import clean_fact_value
-from bot.core.chat import ChatService
+from bot.core.domain import UserKey, message_text
+from bot.core.store import MemoryStore, StoreFull
 from bot.core.text import EMPTY_ANSWER, MAX_REPLY_CHARS, MAX_STORED_TOOL_CHARS
-from bot.memory import MemoryStore, StoreFull, message_text
+from bot.core.tools import clean_fact_value
 
-USER = "console:ada"
+USER = UserKey("console", "ada")
 
 
 class FullStore:
@@ -51,10 +52,12 @@ async def test_full_storage_says_so_logs_once_and_commands_keep_working(
     sqlite_store: MemoryStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="bot")
-    await sqlite_store.commit_turn(USER, [{"role": "user", "content": "hi"}], {"city": "Lisbon"})
+    await sqlite_store.commit_turn(
+        USER, [{"role": "user", "content": "hi"}], set_facts(city="Lisbon")
+    )
     full = FullStore(sqlite_store)
     model = ScriptedModel([[assistant_message(f"answer {n}")] for n in range(4)])
-    service = ChatService(full, model)  # type: ignore[arg-type]
+    service = make_service(full, model)  # type: ignore[arg-type]
 
     first = await service.handle(USER, "My name is Ada")
     second = await service.handle(USER, "I live in Porto")
@@ -66,7 +69,7 @@ async def test_full_storage_says_so_logs_once_and_commands_keep_working(
     # Reads still work: history and export answer as usual.
     history = await service.handle(USER, "!history")
     assert "city: Lisbon" in history.text and "[you] hi" in history.text
-    assert json.loads((await service.handle(USER, "!export")).text)["user"] == USER
+    assert json.loads((await service.handle(USER, "!export")).text)["user"] == str(USER)
     # Forgetting cannot work, and says so instead of raising.
     forget = await service.handle(USER, "!forget")
     assert forget.text == (
@@ -103,7 +106,7 @@ async def test_a_huge_tool_argument_is_neither_stored_nor_resent(sqlite_store: M
             ModelStep.respond(measure),
         ]
     )
-    service = ChatService(sqlite_store, model)
+    service = make_service(sqlite_store, model)
     first = await service.turn(USER, "my name is A...")
     assert first.ok
     [call] = [i for i in first.added if i.get("type") == "function_call"]
@@ -121,7 +124,7 @@ async def test_a_huge_tool_argument_is_neither_stored_nor_resent(sqlite_store: M
 
 async def test_a_long_answer_is_cut_and_says_so(sqlite_store: MemoryStore) -> None:
     answer = "word " * 20_000  # 100,000 characters
-    service = ChatService(sqlite_store, ScriptedModel([[assistant_message(answer)]]))
+    service = make_service(sqlite_store, ScriptedModel([[assistant_message(answer)]]))
     result = await service.turn(USER, "talk a lot")
     assert result.ok
     assert result.reply.endswith("\n… (answer cut: it was 99,999 characters; the limit is 12,000)")
@@ -143,12 +146,15 @@ async def test_lone_surrogates_from_model_or_input_never_fail_a_turn(
             [assistant_message("Hi \ud83d Ada")],
         ]
     )
-    service = ChatService(sqlite_store, model)
+    service = make_service(sqlite_store, model)
     result = await service.turn(USER, "I'm Ada \udcff from Lisbon")
     assert result.ok, result.reply
     assert result.reply == "Hi \ufffd Ada"
     # Cleaned where the model's output enters (a raw surrogate in the arguments) ...
-    assert await sqlite_store.facts(USER) == {"name": "Ada\ufffd", "city": "Li\ufffdsbon"}
+    assert (await sqlite_store.memory(USER)).facts() == {
+        "name": "Ada\ufffd",
+        "city": "Li\ufffdsbon",
+    }
     stored = await sqlite_store.all_items(USER)
     assert message_text(stored[0]) == "I'm Ada \ufffd from Lisbon"
     # Everything stored is valid text.
@@ -168,7 +174,7 @@ async def test_an_empty_answer_stores_a_whole_turn_with_a_placeholder(
             [assistant_message(empty)],
         ]
     )
-    service = ChatService(sqlite_store, model)
+    service = make_service(sqlite_store, model)
     plain = await service.turn(USER, "hello")
     assert plain.reply == EMPTY_ANSWER
     assert [message_text(i) for i in plain.added] == ["hello", EMPTY_ANSWER]
@@ -196,7 +202,7 @@ async def test_a_slow_progress_sink_never_turns_an_answer_into_a_timeout(
         server.enqueue(Reply("hello there, Ada", chunk_size=4))
         client = AsyncOpenAI(base_url=server.base_url, api_key="test-key", max_retries=0)
         model = OpenAIChatCompletionsModel(model="test-model", openai_client=client)
-        service = ChatService(sqlite_store, model, timeout_s=timeout, stream=True)
+        service = make_service(sqlite_store, model, model_timeout_s=timeout, stream=True)
         result = await service.turn(USER, "hi", on_text=slow_sink)
         await client.close()
     assert result.ok, result.reply

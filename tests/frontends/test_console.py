@@ -7,23 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from processes import console
+
+# Real processes (and servers): skipped by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def chat(db: Path, user: str, *lines: str, args: tuple[str, ...] = ()) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in {"DISCORD_TOKEN", "OPENAI_API_KEY"}}
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot", *args, "console", "--user", user, "--db", str(db)],
-        input="".join(f"{line}\n" for line in lines),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stderr
-    return proc.stdout
+    return console(*lines, user=user, db=db, args=args).stdout
 
 
 def test_remember_then_recall_in_a_new_process(tmp_path: Path) -> None:

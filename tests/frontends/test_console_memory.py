@@ -4,38 +4,25 @@ session, on the SQLite file and on PostgreSQL (DATABASE_URL)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+import pytest
+from processes import bot_env, console
 from sqlalchemy import func, select
 
 from bot.memory import SqlMemoryStore
 from bot.memory.schema import agent_messages, memory_items
 
+# Real processes (and servers): skipped by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def chat(memory_target: str | Path, user: str, *lines: str) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in {"DISCORD_TOKEN", "OPENAI_API_KEY"}}
-    args = [sys.executable, "-m", "bot", "console", "--user", user]
     if isinstance(memory_target, Path):
-        args += ["--db", str(memory_target)]
-    else:
-        env["DATABASE_URL"] = memory_target
-    proc = subprocess.run(
-        args,
-        input="".join(f"{line}\n" for line in lines),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stderr
-    return proc.stdout
+        return console(*lines, user=user, db=memory_target).stdout
+    return console(*lines, user=user, env=bot_env(DATABASE_URL=memory_target)).stdout
 
 
 def row_counts(memory_target: str | Path) -> tuple[int, int]:

@@ -18,22 +18,19 @@ from pathlib import Path
 
 import pytest
 from openai_server import FakeOpenAIServer, Reply
+from processes import ROOT, bot_env
 
+from bot.core.domain import UserKey, message_text
 from bot.core.text import EMPTY_ANSWER
-from bot.memory import SqlMemoryStore, message_text
+from bot.memory import SqlMemoryStore
 
-ROOT = Path(__file__).resolve().parents[2]
+# Real processes (and servers): skipped by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
+ADA = UserKey.parse("console:ada")
+
 # Generous: a start-up on a busy machine. Before the fix the process never exited at all.
 EXIT_WAIT_S = 60
-
-
-def console_env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DISCORD_TOKEN", "OPENAI_API_KEY", "OPENAI_BASE_URL"}
-    }
-    return {**env, "PYTHONPATH": str(ROOT), **extra}
 
 
 def console(db: Path, *, stdin: int | None, stdout: int | None, **env: str) -> subprocess.Popen:
@@ -43,7 +40,7 @@ def console(db: Path, *, stdin: int | None, stdout: int | None, **env: str) -> s
         stdout=stdout,
         stderr=subprocess.PIPE,
         cwd=ROOT,
-        env=console_env(**env),
+        env=bot_env(**env),
     )
 
 
@@ -79,7 +76,7 @@ def test_ctrl_c_quits_at_once_in_a_terminal(tmp_path: Path, how: str, status: in
         stdout=child,
         stderr=subprocess.PIPE,
         cwd=ROOT,
-        env=console_env(MEMORY_DB_PATH=str(tmp_path / "m.db")),
+        env=bot_env(MEMORY_DB_PATH=str(tmp_path / "m.db")),
         start_new_session=True,
     )
     os.close(child)
@@ -148,7 +145,7 @@ def test_hostile_lines_never_end_the_chat(tmp_path: Path) -> None:
         capture_output=True,
         timeout=300,
         cwd=ROOT,
-        env=console_env(),
+        env=bot_env(),
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert b"Traceback" not in proc.stderr
@@ -170,7 +167,7 @@ def test_hostile_lines_never_end_the_chat(tmp_path: Path) -> None:
 
 async def stored_user_lines(db: Path) -> list[str]:
     async with SqlMemoryStore(db) as store:
-        items = await store.all_items("console:ada")
+        items = await store.all_items(ADA)
     return [message_text(i) for i in items if i.get("role") == "user"]
 
 
@@ -214,7 +211,7 @@ def test_an_empty_model_answer_is_shown_once(tmp_path: Path) -> None:
             capture_output=True,
             timeout=120,
             cwd=ROOT,
-            env=console_env(
+            env=bot_env(
                 OPENAI_BASE_URL=server.base_url,
                 BOT_MODEL="test-model",
                 SHOW_TURN_EMBED="false",

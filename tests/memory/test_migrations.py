@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import socket
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from chat_support import set_facts
+from processes import bot_env, migrate_at_once
 from test_store import turn
 
-from bot.memory import SqlMemoryStore, StoreError
+from bot.core.domain import UserKey
+from bot.core.store import StoreError
+from bot.memory import SqlMemoryStore
 from bot.memory.migrations import LATEST, STEPS
+
+ADA = UserKey.parse("console:ada")
+U = UserKey.parse("u")
 
 FIXTURE = Path(__file__).parent / "fixtures" / "memory-v0.1.db"
 REPO = Path(__file__).resolve().parents[2]
@@ -54,7 +58,7 @@ async def test_a_file_of_the_first_release_opens_with_everything_intact(v01_copy
     }
     async with SqlMemoryStore(v01_copy) as store:
         for user, (facts, count) in V01_USERS.items():
-            assert await store.facts(user) == facts
+            assert (await store.memory(user)).facts() == facts
             # Name and city are memory items 1 and 2, with the first release's timestamps.
             items = (await store.memory(user)).items
             assert [(i.number, i.kind, i.value) for i in items] == [
@@ -66,10 +70,10 @@ async def test_a_file_of_the_first_release_opens_with_everything_intact(v01_copy
             assert page.total == count
             assert page.items == before[user][-10:]
         # Still writable, and the old history is read with the new.
-        await store.commit_turn("console:ada", turn(1), {"city": "Porto"})
-        assert (await store.memory("console:ada")).next_number == 3
-        assert await store.all_items("console:ada") == before["console:ada"] + turn(1)
-        assert (await store.history_page("console:ada", 2, 10)).items == before["console:ada"][:2]
+        await store.commit_turn(ADA, turn(1), set_facts(city="Porto"))
+        assert (await store.memory(ADA)).next_number == 3
+        assert await store.all_items(ADA) == before["console:ada"] + turn(1)
+        assert (await store.history_page(ADA, 2, 10)).items == before["console:ada"][:2]
     with sqlite3.connect(v01_copy) as conn:
         versions = conn.execute("SELECT version FROM memory_schema_versions ORDER BY 1").fetchall()
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
@@ -82,10 +86,10 @@ async def test_a_file_of_the_first_release_opens_with_everything_intact(v01_copy
 
 async def test_opening_twice_applies_each_step_once(open_memory) -> None:  # type: ignore[no-untyped-def]
     async with open_memory() as store:
-        await store.commit_turn("u", turn(1), {"name": "Ada"})
+        await store.commit_turn(U, turn(1), set_facts(name="Ada"))
     async with open_memory() as again:
         await again.migrate()
-        assert await again.all_items("u") == turn(1)
+        assert await again.all_items(U) == turn(1)
         async with again.engine.connect() as conn:
             from sqlalchemy import text
 
@@ -93,24 +97,10 @@ async def test_opening_twice_applies_each_step_once(open_memory) -> None:  # typ
             assert sorted(rows.scalars()) == list(range(1, len(STEPS) + 1))
 
 
+@pytest.mark.slow
 def test_several_processes_migrating_one_new_file_at_once(tmp_path: Path) -> None:
     db = tmp_path / "data" / "memory.db"
-    env = {**os.environ, "MEMORY_DB_PATH": str(db), "PYTHONPATH": str(REPO)}
-    env.pop("DATABASE_URL", None)
-    runs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "bot", "migrate"],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(4)
-    ]
-    for run in runs:
-        _, err = run.communicate(timeout=120)
-        assert run.returncode == 0, err
+    migrate_at_once(4, bot_env(MEMORY_DB_PATH=str(db)), tmp_path)
     with sqlite3.connect(db) as conn:
         versions = conn.execute("SELECT version FROM memory_schema_versions ORDER BY 1").fetchall()
     assert [v for (v,) in versions] == list(range(1, LATEST + 1))

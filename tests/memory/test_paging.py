@@ -8,8 +8,12 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from bot.core.domain import UserKey
 from bot.memory import SqlMemoryStore
 from bot.memory.schema import MARK_STRIDE
+
+OTHER = UserKey.parse("other")
+U = UserKey.parse("u")
 
 
 def items(first: int, count: int) -> list[dict[str, Any]]:
@@ -20,22 +24,22 @@ def items(first: int, count: int) -> list[dict[str, Any]]:
 async def test_every_page_holds_exactly_its_items(store: SqlMemoryStore, per_page: int) -> None:
     stored: list[dict[str, Any]] = []
     for size in (5, 1, 17, 40):  # turns of uneven sizes, across several marks
-        await store.commit_turn("u", items(len(stored), size), {})
+        await store.commit_turn(U, items(len(stored), size))
         stored += items(len(stored), size)
-    await store.commit_turn("other", items(0, 7), {})  # interleaved ids of another user
+    await store.commit_turn(OTHER, items(0, 7))  # interleaved ids of another user
     total = len(stored)
     pages = -(-total // per_page)
     for page in range(1, pages + 1):
-        got = await store.history_page("u", page, per_page)
+        got = await store.history_page(U, page, per_page)
         end = total - (page - 1) * per_page
         assert got.items == stored[max(0, end - per_page) : end], page
         assert (got.page, got.pages, got.total) == (page, pages, total)
-    beyond = await store.history_page("u", pages + 1, per_page)
+    beyond = await store.history_page(U, pages + 1, per_page)
     assert beyond.items == [] and beyond.total == total
 
 
 async def test_a_deep_page_costs_what_the_first_page_costs(store: SqlMemoryStore) -> None:
-    await store.commit_turn("u", items(0, 3000), {})
+    await store.commit_turn(U, items(0, 3000))
     statements: list[tuple[str, Any]] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
@@ -43,9 +47,9 @@ async def test_a_deep_page_costs_what_the_first_page_costs(store: SqlMemoryStore
 
     event.listen(store.engine.sync_engine, "before_cursor_execute", record)
     try:
-        first = await store.history_page("u", 1, 10)
+        first = await store.history_page(U, 1, 10)
         first_statements, statements[:] = list(statements), []
-        deep = await store.history_page("u", 299, 10)
+        deep = await store.history_page(U, 299, 10)
         deep_statements = list(statements)
     finally:
         event.remove(store.engine.sync_engine, "before_cursor_execute", record)

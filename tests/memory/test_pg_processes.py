@@ -13,14 +13,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+from chat_support import set_facts
 from pg_driver import check_turns, user_city, user_key, user_name
 from pg_server import pg_server, pg_url  # noqa: F401  (fixtures)
 from sqlalchemy import text
 
+from bot.core.domain import UserKey
 from bot.memory import SqlMemoryStore
 from bot.memory.backends import async_url
 
-DRIVER = Path(__file__).resolve().parents[1] / "pg_driver.py"
+# Real processes (and servers): skipped by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
+U = UserKey.parse("u")
+
+DRIVER = Path(__file__).resolve().parents[1] / "support" / "pg_driver.py"
 REPO = DRIVER.parent.parent
 POOL_SIZE, MAX_OVERFLOW = 5, 5
 START_TIMEOUT_S = 60
@@ -166,7 +174,10 @@ async def test_two_hundred_users_across_two_processes(pg_url: str) -> None:  # n
             sessions = await conn.execute(text("SELECT count(*) FROM agent_sessions"))
             assert sessions.scalar_one() == users
         for n in range(users):
-            assert await store.facts(user_key(n)) == {"name": user_name(n), "city": user_city(n)}
+            assert (await store.memory(user_key(n))).facts() == {
+                "name": user_name(n),
+                "city": user_city(n),
+            }
             stored = check_turns(await store.all_items(user_key(n)))
             assert [t[0]["content"] for t in stored] == [
                 f"My name is {user_name(n)} and I live in {user_city(n)}",
@@ -178,5 +189,5 @@ async def test_migrations_from_several_processes_at_once(pg_url: str) -> None:  
     figures, _ = await run_processes(pg_url, [["migrate"] for _ in range(4)])
     assert len(figures) == 4
     async with SqlMemoryStore(pg_url) as store:
-        await store.commit_turn("u", [{"role": "user", "content": "hi"}], {"name": "Ada"})
-        assert await store.facts("u") == {"name": "Ada"}
+        await store.commit_turn(U, [{"role": "user", "content": "hi"}], set_facts(name="Ada"))
+        assert (await store.memory(U)).facts() == {"name": "Ada"}

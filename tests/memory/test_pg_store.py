@@ -15,13 +15,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from chat_support import make_service, set_facts
 from pg_server import pg_server, pg_url  # noqa: F401  (fixtures)
+from processes import bot_env, migrate_at_once
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from test_store import turn
 
-from bot.core.agent import offline_model
-from bot.core.chat import ChatService
+from bot.core.domain import UserKey
 from bot.memory import SqlMemoryStore, open_store
 from bot.memory.backends import PostgresBackend, async_url, is_postgres_url
 from bot.settings import Settings
@@ -31,6 +32,12 @@ TABLES = (
     ("agent_sessions", "session_id"),
     ("memory_items", "user_key"),
 )
+
+CONSOLE_39 = UserKey.parse("console:39")
+ADA = UserKey.parse("console:ada")
+BOB = UserKey.parse("console:bob")
+NEW = UserKey.parse("new")
+U = UserKey.parse("u")
 
 
 async def count_rows(store: SqlMemoryStore, user_key: str) -> dict[str, int]:
@@ -87,39 +94,39 @@ def test_postgres_urls_are_recognised() -> None:
 
 
 async def test_facts_are_updated_in_place(store: SqlMemoryStore) -> None:
-    await store.commit_turn("u", turn(1), {"name": "Ada", "city": "Lisbon"})
-    await store.commit_turn("u", turn(2), {"city": "Porto"})
-    assert await store.facts("u") == {"city": "Porto", "name": "Ada"}
+    await store.commit_turn(U, turn(1), set_facts(name="Ada", city="Lisbon"))
+    await store.commit_turn(U, turn(2), set_facts(city="Porto"))
+    assert (await store.memory(U)).facts() == {"city": "Porto", "name": "Ada"}
 
 
 async def test_forget_removes_history_and_facts_and_reports_them(
     store: SqlMemoryStore,
 ) -> None:
-    await store.commit_turn("console:ada", turn(1, with_call=True), {"name": "Ada", "city": "X"})
-    await store.commit_turn("console:bob", turn(2), {"name": "Bob"})
-    report = await store.forget("console:ada")
+    await store.commit_turn(ADA, turn(1, with_call=True), set_facts(name="Ada", city="X"))
+    await store.commit_turn(BOB, turn(2), set_facts(name="Bob"))
+    report = await store.forget(ADA)
     assert report.history_items == 4
     assert report.facts == {"name": "Ada", "city": "X"}
     assert await count_rows(store, "console:ada") == dict.fromkeys(
         ["agent_messages", "agent_sessions", "memory_items"], 0
     )
-    assert await store.facts("console:ada") == {}
-    assert await store.all_items("console:ada") == []
+    assert (await store.memory(ADA)).facts() == {}
+    assert await store.all_items(ADA) == []
     # Bob is untouched.
     assert await count_rows(store, "console:bob") == {
         "agent_messages": 2,
         "agent_sessions": 1,
         "memory_items": 1,
     }
-    assert (await store.forget("console:ada")).empty
+    assert (await store.forget(ADA)).empty
 
 
 async def test_export_has_the_sqlite_stores_shape(store: SqlMemoryStore, tmp_path: Path) -> None:
     async with SqlMemoryStore(tmp_path / "m.db") as sqlite:
         for memory in (store, sqlite):
-            await memory.commit_turn("console:ada", turn(1, with_call=True), {"name": "Ada"})
-        on_sqlite = await sqlite.export("console:ada")
-    exported = json.loads(json.dumps(await store.export("console:ada")))
+            await memory.commit_turn(ADA, turn(1, with_call=True), set_facts(name="Ada"))
+        on_sqlite = await sqlite.export(ADA)
+    exported = json.loads(json.dumps(await store.export(ADA)))
     assert exported.keys() == on_sqlite.keys()
     assert exported["user"] == "console:ada"
     assert exported["history"] == on_sqlite["history"] == turn(1, with_call=True)
@@ -134,15 +141,15 @@ async def test_export_has_the_sqlite_stores_shape(store: SqlMemoryStore, tmp_pat
 
 
 async def test_a_failed_commit_stores_nothing(store: SqlMemoryStore) -> None:
-    await store.commit_turn("u", turn(1), {"name": "Ada"})
+    await store.commit_turn(U, turn(1), set_facts(name="Ada"))
     # The history items go in first; the fact (NULL breaks NOT NULL) fails after them, in the
     # same transaction, so the whole turn must be rolled back.
     with pytest.raises(IntegrityError):
-        await store.commit_turn("u", turn(2, with_call=True), {"city": None})  # type: ignore[dict-item]
+        await store.commit_turn(U, turn(2, with_call=True), set_facts(city=None))  # type: ignore[dict-item]
     with pytest.raises(IntegrityError):
-        await store.commit_turn("new", turn(3), {"city": None})  # type: ignore[dict-item]
-    assert await store.all_items("u") == turn(1)
-    assert await store.facts("u") == {"name": "Ada"}
+        await store.commit_turn(NEW, turn(3), set_facts(city=None))  # type: ignore[dict-item]
+    assert await store.all_items(U) == turn(1)
+    assert (await store.memory(U)).facts() == {"name": "Ada"}
     assert await count_rows(store, "u") == {
         "agent_messages": 2,
         "agent_sessions": 1,
@@ -154,7 +161,7 @@ async def test_a_failed_commit_stores_nothing(store: SqlMemoryStore) -> None:
 
 
 async def test_an_empty_commit_writes_nothing(store: SqlMemoryStore) -> None:
-    await store.commit_turn("u", [], {})
+    await store.commit_turn(U, [])
     assert await count_rows(store, "u") == dict.fromkeys(
         ["agent_messages", "agent_sessions", "memory_items"], 0
     )
@@ -183,9 +190,9 @@ async def test_one_engine_and_a_bounded_pool(pg_url: str) -> None:  # noqa: F811
                     await asyncio.sleep(0.005)
 
         async def user(n: int) -> None:
-            await store.commit_turn(f"u{n}", turn(n), {"name": "Ada"})
-            assert await store.recent_items(f"u{n}", 5) == turn(n)
-            assert await store.facts(f"u{n}") == {"name": "Ada"}
+            await store.commit_turn(UserKey.parse(f"u{n}"), turn(n), set_facts(name="Ada"))
+            assert await store.recent_items(UserKey.parse(f"u{n}"), 5) == turn(n)
+            assert (await store.memory(UserKey.parse(f"u{n}"))).facts() == {"name": "Ada"}
 
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample(stop))
@@ -198,7 +205,7 @@ async def test_one_engine_and_a_bounded_pool(pg_url: str) -> None:  # noqa: F811
 
 async def test_turn_lock_keeps_out_other_processes(pg_url: str) -> None:  # noqa: F811
     async with SqlMemoryStore(pg_url) as one, SqlMemoryStore(pg_url) as two:
-        async with one.turn_lock("console:ada"):
+        async with one.turn_lock(ADA):
             waiting = asyncio.create_task(_hold(two, "console:ada"))
             await wait_for_advisory_locks(one, granted=1, waiting=1)
             assert not waiting.done()
@@ -234,19 +241,19 @@ async def test_turn_lock_is_released_on_cancellation(pg_url: str) -> None:  # no
 
 async def test_forget_waits_for_a_turn_in_another_process(pg_url: str) -> None:  # noqa: F811
     async with SqlMemoryStore(pg_url) as one, SqlMemoryStore(pg_url) as two:
-        await one.commit_turn("u", turn(1), {"name": "Ada"})
-        async with one.turn_lock("u"):
+        await one.commit_turn(U, turn(1), set_facts(name="Ada"))
+        async with one.turn_lock(U):
             # A forget given up while it waits changes nothing and leaves no lock behind.
-            abandoned = asyncio.create_task(two.forget("u"))
+            abandoned = asyncio.create_task(two.forget(U))
             await wait_for_advisory_locks(one, granted=1, waiting=1)
             abandoned.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await abandoned
             await wait_for_advisory_locks(one, granted=1, waiting=0)
-            forgetting = asyncio.create_task(two.forget("u"))
+            forgetting = asyncio.create_task(two.forget(U))
             await wait_for_advisory_locks(one, granted=1, waiting=1)
             assert not forgetting.done()
-            await one.commit_turn("u", turn(2), {"city": "Lisbon"})
+            await one.commit_turn(U, turn(2), set_facts(city="Lisbon"))
         report = await asyncio.wait_for(forgetting, 5)
         assert report.history_items == 4
         assert report.facts == {"name": "Ada", "city": "Lisbon"}
@@ -254,9 +261,9 @@ async def test_forget_waits_for_a_turn_in_another_process(pg_url: str) -> None: 
             ["agent_messages", "agent_sessions", "memory_items"], 0
         )
         # Within its own turn a process may forget without waiting for itself.
-        async with one.turn_lock("u"):
-            await one.commit_turn("u", turn(3), {})
-            assert (await asyncio.wait_for(one.forget("u"), 5)).history_items == 2
+        async with one.turn_lock(U):
+            await one.commit_turn(U, turn(3))
+            assert (await asyncio.wait_for(one.forget(U), 5)).history_items == 2
 
 
 async def test_migrate_is_idempotent_and_safe_to_run_at_once(pg_url: str) -> None:  # noqa: F811
@@ -264,62 +271,60 @@ async def test_migrate_is_idempotent_and_safe_to_run_at_once(pg_url: str) -> Non
     try:
         await asyncio.gather(*(s.migrate() for s in stores))
         await asyncio.gather(*(s.migrate() for s in stores[:2]))
-        await stores[0].commit_turn("u", turn(1), {"name": "Ada"})
-        assert await stores[-1].all_items("u") == turn(1)
+        await stores[0].commit_turn(U, turn(1), set_facts(name="Ada"))
+        assert await stores[-1].all_items(U) == turn(1)
     finally:
         await asyncio.gather(*(s.aclose() for s in stores))
 
 
 async def test_the_seed_flow_through_the_chat_service(pg_url: str) -> None:  # noqa: F811
     async with SqlMemoryStore(pg_url) as first:
-        told = await ChatService(first, offline_model()).turn(
-            "console:ada", "My name is Ada and I live in Lisbon"
-        )
+        told = await make_service(first).turn(ADA, "My name is Ada and I live in Lisbon")
         assert told.ok
     async with SqlMemoryStore(pg_url) as second:
-        asked = await ChatService(second, offline_model()).turn("console:ada", "What's my city?")
+        asked = await make_service(second).turn(ADA, "What's my city?")
         assert asked.reply == "Your city is Lisbon."
         calls = [i for i in asked.added if i.get("type") == "function_call"]
         assert [c["name"] for c in calls] == ["read_facts"]
-        assert await second.facts("console:ada") == {"name": "Ada", "city": "Lisbon"}
-        history = await second.all_items("console:ada")
+        assert (await second.memory(ADA)).facts() == {"name": "Ada", "city": "Lisbon"}
+        history = await second.all_items(ADA)
         assert history == told.added + asked.added
-        assert await second.facts("console:bob") == {}
+        assert (await second.memory(BOB)).facts() == {}
 
 
 async def test_more_turns_than_lock_slots_do_not_starve_the_pool(pg_url: str) -> None:  # noqa: F811
     # Each turn holds a connection for its lock; with 16 turns allowed and 3 connections the
     # store must still leave room for the turns' reads and commits.
     async with SqlMemoryStore(pg_url, pool_size=2, max_overflow=1, pool_timeout=10) as store:
-        service = ChatService(store, offline_model(), max_concurrent_turns=16)
+        service = make_service(store, max_concurrent_turns=16)
         results = await asyncio.gather(
-            *(service.turn(f"console:{n}", "My name is Ada and I live in Porto") for n in range(40))
+            *(
+                service.turn(UserKey.parse(f"console:{n}"), "My name is Ada and I live in Porto")
+                for n in range(40)
+            )
         )
         assert all(r.ok for r in results), [r.failure for r in results if not r.ok]
-        assert await store.facts("console:39") == {"name": "Ada", "city": "Porto"}
+        assert (await store.memory(CONSOLE_39)).facts() == {"name": "Ada", "city": "Porto"}
 
 
 async def test_database_url_selects_postgresql(pg_url: str) -> None:  # noqa: F811
     store = open_store(Settings(database_url=pg_url, bot_model="offline"))
     assert store.dialect == "postgresql"
     async with store:
-        await store.commit_turn("console:ada", turn(1), {"name": "Ada"})
+        await store.commit_turn(ADA, turn(1), set_facts(name="Ada"))
     async with SqlMemoryStore(pg_url) as again:
-        assert await again.facts("console:ada") == {"name": "Ada"}
+        assert (await again.memory(ADA)).facts() == {"name": "Ada"}
 
 
 async def test_a_closed_store_refuses_work(pg_url: str) -> None:  # noqa: F811
     store = SqlMemoryStore(pg_url)
-    await store.commit_turn("u", turn(1), {})  # the schema is created on first use
+    await store.commit_turn(U, turn(1))  # the schema is created on first use
     await store.aclose()
     with pytest.raises(RuntimeError):
-        await store.facts("u")
+        (await store.memory(U)).facts()
 
 
 def test_migrate_command_creates_the_tables(pg_url: str, tmp_path: Path) -> None:  # noqa: F811
-    import os
-    import subprocess
-    import sys
 
     async def tables() -> set[str]:
         # A bare engine: opening a store would create the tables itself.
@@ -335,23 +340,8 @@ def test_migrate_command_creates_the_tables(pg_url: str, tmp_path: Path) -> None
         finally:
             await engine.dispose()
 
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "DATABASE_URL": pg_url, "PYTHONPATH": str(root)}
     assert "memory_items" not in asyncio.run(tables())  # a fresh database
-    runs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "bot", "migrate"],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(3)
-    ]
-    for run in runs:
-        _, err = run.communicate(timeout=120)
-        assert run.returncode == 0, err
+    for err in migrate_at_once(3, bot_env(DATABASE_URL=pg_url), tmp_path):
         assert "memory tables ready in PostgreSQL" in err
         assert pg_url.split("@")[0] not in err  # the URL (and its password) is never logged
 

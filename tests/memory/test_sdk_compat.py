@@ -10,10 +10,17 @@ from pathlib import Path
 from agents import SQLiteSession
 from agents.extensions.memory import SQLAlchemySession
 from agents.memory import SessionABC
+from chat_support import set_facts
 from sqlalchemy import text
 from test_store import turn
 
+from bot.core.domain import UserKey
 from bot.memory import SqlMemoryStore
+
+ADA = UserKey.parse("console:ada")
+BOB = UserKey.parse("console:bob")
+OURS = UserKey.parse("ours")
+U = UserKey.parse("u")
 
 
 @contextlib.asynccontextmanager
@@ -34,8 +41,8 @@ async def sdk_session(
 async def test_the_sdk_reads_what_the_bot_wrote(
     store: SqlMemoryStore, memory_target: str | Path
 ) -> None:
-    await store.commit_turn("console:ada", turn(1, with_call=True), {"name": "Ada"})
-    await store.commit_turn("console:ada", turn(2), {})
+    await store.commit_turn(ADA, turn(1, with_call=True), set_facts(name="Ada"))
+    await store.commit_turn(ADA, turn(2))
     async with sdk_session(store, memory_target, "console:ada") as sdk:
         assert await sdk.get_items() == turn(1, with_call=True) + turn(2)
         assert await sdk.get_items(limit=2) == turn(2)
@@ -44,23 +51,24 @@ async def test_the_sdk_reads_what_the_bot_wrote(
 async def test_the_bot_reads_what_the_sdk_wrote(
     store: SqlMemoryStore, memory_target: str | Path
 ) -> None:
+
     # A user the bot has never seen, and one whose kept positions the SDK's rows outdate.
-    await store.commit_turn("console:bob", turn(0), {})
-    assert (await store.history_page("console:bob", 1, 10)).total == 2
+    await store.commit_turn(BOB, turn(0))
+    assert (await store.history_page(BOB, 1, 10)).total == 2
     for user in ("console:ada", "console:bob"):
         async with sdk_session(store, memory_target, user) as sdk:
             await sdk.add_items(turn(1, with_call=True))
             await sdk.add_items(turn(2))
-    assert await store.all_items("console:ada") == turn(1, with_call=True) + turn(2)
-    assert await store.recent_items("console:ada", 1) == turn(2)
-    page = await store.history_page("console:bob", 1, 3)
+    assert await store.all_items(ADA) == turn(1, with_call=True) + turn(2)
+    assert await store.recent_items(ADA, 1) == turn(2)
+    page = await store.history_page(BOB, 1, 3)
     assert (page.total, page.pages) == (8, 3)
     assert page.items == turn(1, with_call=True)[-1:] + turn(2)
-    assert (await store.history_page("console:bob", 3, 3)).items == turn(0)
-    assert (await store.export("console:ada"))["history"] == turn(1, with_call=True) + turn(2)
+    assert (await store.history_page(BOB, 3, 3)).items == turn(0)
+    assert (await store.export(ADA))["history"] == turn(1, with_call=True) + turn(2)
     # The bot's next turn follows the SDK's rows, and positions stay right.
-    await store.commit_turn("console:bob", turn(3), {})
-    page = await store.history_page("console:bob", 1, 3)
+    await store.commit_turn(BOB, turn(3))
+    page = await store.history_page(BOB, 1, 3)
     assert (page.total, page.items) == (10, turn(2)[-1:] + turn(3))
 
 
@@ -68,21 +76,21 @@ async def test_pages_follow_the_sdk_taking_items_back(
     store: SqlMemoryStore, memory_target: str | Path
 ) -> None:
     for n in range(3):
-        await store.commit_turn("u", turn(n), {})
+        await store.commit_turn(U, turn(n))
     async with sdk_session(store, memory_target, "u") as sdk:
         assert await sdk.pop_item() == turn(2)[-1]
         assert await sdk.pop_item() == turn(2)[0]
-    page = await store.history_page("u", 1, 2)
+    page = await store.history_page(U, 1, 2)
     assert (page.total, page.items) == (4, turn(1))
-    await store.commit_turn("u", turn(5), {})
-    assert (await store.history_page("u", 1, 2)).items == turn(5)
-    assert await store.all_items("u") == turn(0) + turn(1) + turn(5)
+    await store.commit_turn(U, turn(5))
+    assert (await store.history_page(U, 1, 2)).items == turn(5)
+    assert await store.all_items(U) == turn(0) + turn(1) + turn(5)
 
 
 async def test_rows_are_exactly_what_the_sdk_writes(
     store: SqlMemoryStore, memory_target: str | Path
 ) -> None:
-    await store.commit_turn("ours", turn(1, with_call=True), {})
+    await store.commit_turn(OURS, turn(1, with_call=True))
     async with sdk_session(store, memory_target, "sdk") as sdk:
         await sdk.add_items(turn(1, with_call=True))
     async with store.engine.connect() as conn:

@@ -11,12 +11,16 @@ import stat
 from pathlib import Path
 
 import pytest
+from chat_support import make_service, set_facts
 from sqlalchemy import event
 from test_store import turn
 
-from bot.core.agent import offline_model
-from bot.core.chat import ChatService
-from bot.memory import SqlMemoryStore, StoreError, StoreFull
+from bot.core.domain import UserKey
+from bot.core.store import StoreError, StoreFull
+from bot.memory import SqlMemoryStore
+
+ADA = UserKey.parse("console:ada")
+BOB = UserKey.parse("console:bob")
 
 SECRET = "Zanzibarian-marmalade-4417"
 
@@ -43,11 +47,12 @@ async def test_file_is_private(db_path: Path) -> None:
 async def test_forget_leaves_no_row_and_no_bytes_in_the_file(
     sqlite_store: SqlMemoryStore, db_path: Path
 ) -> None:
+
     store = sqlite_store
-    await store.commit_turn("console:ada", secret_turn(), {"name": "Ada", "city": SECRET})
-    await store.commit_turn("console:bob", turn(2), {"name": "Bob"})
+    await store.commit_turn(ADA, secret_turn(), set_facts(name="Ada", city=SECRET))
+    await store.commit_turn(BOB, turn(2), set_facts(name="Bob"))
     assert SECRET.encode() in file_bytes(db_path)
-    await store.forget("console:ada")
+    await store.forget(ADA)
     with sqlite3.connect(db_path) as conn:
         for table, column in (
             ("agent_messages", "session_id"),
@@ -61,20 +66,20 @@ async def test_forget_leaves_no_row_and_no_bytes_in_the_file(
             )
             assert rows.fetchone() == (0,), table
     assert SECRET.encode() not in file_bytes(db_path)
-    assert await store.facts("console:bob") == {"name": "Bob"}
+    assert (await store.memory(BOB)).facts() == {"name": "Bob"}
 
 
 async def test_forget_with_a_reader_open_finishes_the_erase_when_it_leaves(
     sqlite_store: SqlMemoryStore, db_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = sqlite_store
-    await store.commit_turn("console:ada", secret_turn(), {})
+    await store.commit_turn(ADA, secret_turn())
     # Another process reading the file: an open read transaction pins the old pages.
     reader = sqlite3.connect(db_path, isolation_level=None)
     reader.execute("BEGIN")
     assert reader.execute("SELECT COUNT(*) FROM agent_messages").fetchone() == (2,)
     with caplog.at_level(logging.INFO, logger="bot.memory"):
-        report = await store.forget("console:ada")
+        report = await store.forget(ADA)
         assert report.history_items == 2
         assert "retrying the checkpoint" in caplog.text
         # The reader still sees its snapshot; the text cannot be erased under it.
@@ -89,27 +94,27 @@ async def test_forget_with_a_reader_open_finishes_the_erase_when_it_leaves(
 async def test_forget_city_leaves_no_trace_of_it_in_the_file_bytes(
     sqlite_store: SqlMemoryStore, db_path: Path
 ) -> None:
-    service = ChatService(sqlite_store, offline_model())
-    await service.handle("console:ada", "My name is Ada and I live in Zanzibartown")
-    await service.handle("console:ada", "What's my city?")
-    await service.handle("console:ada", "remember that my dog is called Rex")
-    await service.handle("console:bob", "I live in Oslo")
+    service = make_service(sqlite_store)
+    await service.handle(ADA, "My name is Ada and I live in Zanzibartown")
+    await service.handle(ADA, "What's my city?")
+    await service.handle(ADA, "remember that my dog is called Rex")
+    await service.handle(BOB, "I live in Oslo")
     assert b"Zanzibartown" in file_bytes(db_path)
-    reply = await service.handle("console:ada", "!forget city")
+    reply = await service.handle(ADA, "!forget city")
     assert reply.text.startswith("Done. I forgot your city (Zanzibartown)")
     assert b"Zanzibartown" not in file_bytes(db_path)
     # The rest is intact: the other items, the history around it, the other user.
-    assert await sqlite_store.facts("console:ada") == {"name": "Ada"}
-    assert len(await sqlite_store.all_items("console:ada")) == 12
+    assert (await sqlite_store.memory(ADA)).facts() == {"name": "Ada"}
+    assert len(await sqlite_store.all_items(ADA)) == 12
     assert b"my dog is called Rex" in file_bytes(db_path)
-    assert await sqlite_store.facts("console:bob") == {"city": "Oslo"}
+    assert (await sqlite_store.memory(BOB)).facts() == {"city": "Oslo"}
 
 
 async def test_a_full_disk_raises_store_full_and_keeps_reads_working(
     sqlite_store: SqlMemoryStore,
 ) -> None:
     store = sqlite_store
-    await store.commit_turn("console:ada", turn(1), {"name": "Ada"})
+    await store.commit_turn(ADA, turn(1), set_facts(name="Ada"))
     await store.engine.dispose()  # new connections get the cap below
     cap = event.listens_for(store.engine.sync_engine, "connect")
 
@@ -123,11 +128,11 @@ async def test_a_full_disk_raises_store_full_and_keeps_reads_working(
 
     big = [{"role": "user", "content": "x" * 200_000}]
     with pytest.raises(StoreFull) as raised:
-        await store.commit_turn("console:ada", big, {})
+        await store.commit_turn(ADA, big)
     assert "full" in str(raised.value) and "\n" not in str(raised.value)
     # Nothing of the failed turn landed; reading still works.
-    assert await store.all_items("console:ada") == turn(1)
-    assert await store.facts("console:ada") == {"name": "Ada"}
+    assert await store.all_items(ADA) == turn(1)
+    assert (await store.memory(ADA)).facts() == {"name": "Ada"}
 
 
 async def test_a_folder_is_refused_with_one_line(tmp_path: Path) -> None:

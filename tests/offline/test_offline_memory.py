@@ -8,8 +8,9 @@ import json
 import pytest
 
 from bot.core.chat import ChatService
+from bot.core.domain import UserKey
 from bot.memory import SqlMemoryStore
-from bot.offline.requests import (
+from bot.offline.memory_requests import (
     ForgetEverything,
     ForgetItem,
     ForgetNote,
@@ -18,7 +19,7 @@ from bot.offline.requests import (
     parse_memory_request,
 )
 
-ADA = "console:ada"
+ADA = UserKey("console", "ada")
 
 
 def calls(items: list[dict]) -> list[tuple[str, dict]]:

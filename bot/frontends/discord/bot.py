@@ -1,32 +1,30 @@
-"""The Discord front end: the bot class, `create_bot`, and `run_discord`.
+"""The Discord front end: the bot class, and `serve_discord`, which keeps it connected until
+told to stop.
 
 A thin adapter over `ChatService`: the cogs in `cogs/` translate Discord messages and
-commands into chat-service calls and render what comes back (`render.py`).
+commands into chat-service calls and render what comes back (`render.py`). The bot is given
+its chat service; it never opens or closes the memory behind it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
 from discord.ext import commands
 
-from ...core.agent import describe_model
-from ...core.chat import ChatService
-from ...memory import describe_memory
-from ...memory.opening import check_memory, open_memory
-from ...settings import SettingsError
-from ..signals import stop_on_signals
+from ...core.syntax import CommandSyntax
+from ..errors import StartError
 from .render import NO_MENTIONS
 
 if TYPE_CHECKING:
-    from agents import Model
-
+    from ...core.chat import ChatService
     from ...settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,14 +64,6 @@ def command_prefixes(prefix: str) -> Callable[[commands.Bot, discord.Message], l
     return prefixes
 
 
-def discord_token(settings: Settings) -> str:
-    """The bot token in clear, only for the connection that needs it."""
-    token = settings.discord_token
-    if token is None:
-        raise SettingsError("DISCORD_TOKEN is not set; put it in .env or the environment.")
-    return token.get_secret_value()
-
-
 class MemoryBot(commands.Bot):
     """The chat bot with a memory; its collaborators are given, never global."""
 
@@ -84,7 +74,7 @@ class MemoryBot(commands.Bot):
         chat: ChatService,
         extensions: Sequence[str] = EXTENSIONS,
         sync_global: bool = False,
-        on_close: Sequence[Callable[[], Awaitable[object]]] = (),
+        resources: contextlib.AsyncExitStack | None = None,
         **client_options: Any,
     ) -> None:
         super().__init__(
@@ -97,9 +87,12 @@ class MemoryBot(commands.Bot):
         )
         self.settings = settings
         self.chat = chat
+        self.syntax = CommandSyntax(settings.command_prefix)
         self.initial_extensions = tuple(extensions)
         self.sync_global = sync_global
-        self._on_close = list(on_close)
+        # What whoever built this bot wants closed with it (`bot.app.create_bot`: the chat
+        # service's store and model client); empty when the builder closes them itself.
+        self._resources = resources or contextlib.AsyncExitStack()
 
     async def setup_hook(self) -> None:
         for extension in self.initial_extensions:
@@ -134,9 +127,7 @@ class MemoryBot(commands.Bot):
         try:
             await super().close()
         finally:
-            for close in self._on_close:
-                await close()
-            self._on_close.clear()
+            await self._resources.aclose()
 
 
 class ShardedMemoryBot(MemoryBot, commands.AutoShardedBot):
@@ -144,20 +135,19 @@ class ShardedMemoryBot(MemoryBot, commands.AutoShardedBot):
     shared by every process running shards: use DATABASE_URL (PostgreSQL)."""
 
 
-def create_bot(
-    settings: Settings, *, model: Model | None = None, sync_global: bool = False
+def build_bot(
+    settings: Settings,
+    chat: ChatService,
+    *,
+    sync_global: bool = False,
+    resources: contextlib.AsyncExitStack | None = None,
 ) -> MemoryBot:
-    """A ready bot over the memory file in `settings`; closing the bot closes the file.
-
-    `model` defaults to the one the settings select (the offline model without a key).
-    """
-    store = open_memory(settings)
-    chat = ChatService.from_settings(store, settings, model)
+    """The bot the settings describe over `chat`: sharded when SHARD_COUNT/SHARD_IDS ask."""
     options: dict[str, Any] = {
         "settings": settings,
         "chat": chat,
         "sync_global": sync_global,
-        "on_close": [chat.aclose, store.aclose],
+        "resources": resources,
     }
     if settings.sharded:
         # The default stays a plain Bot: dpytest (and a bot in a few servers) needs no shards.
@@ -167,41 +157,23 @@ def create_bot(
     return MemoryBot(**options)
 
 
-async def run_discord(settings: Settings, *, sync_global: bool = False) -> None:
-    """Run the bot until SIGINT/SIGTERM (or the connection ends), then close it cleanly."""
-    if not settings.discord_token:
-        raise SystemExit("error: DISCORD_TOKEN is not set; put it in .env or the environment.")
-    bot = create_bot(settings, sync_global=sync_global)
-    try:
-        await check_memory(bot.chat.store, settings)
-    except BaseException:
-        await bot.close()
-        raise
-    log.info(
-        "starting the Discord bot; memory in %s; model: %s",
-        describe_memory(settings),
-        describe_model(settings),
-    )
-    try:
-        with stop_on_signals() as stop:
-            async with bot:
-                connection = asyncio.create_task(bot.start(discord_token(settings)))
-                stopping = asyncio.create_task(stop.wait())
-                await asyncio.wait({connection, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                stopping.cancel()
-                if connection.done():
-                    raise_start_error(connection)
-                else:
-                    log.info("stop signal received; closing the Discord connection")
-                    await bot.close()
-                    try:
-                        await asyncio.wait_for(connection, SHUTDOWN_GRACE_SECONDS)
-                    except TimeoutError:
-                        log.warning("the connection did not close in time; cancelled it")
-    finally:
-        # `async with` closes the bot; this covers a failure before it was entered.
-        if not bot.is_closed():
+async def serve_discord(bot: MemoryBot, token: str, stop: asyncio.Event) -> None:
+    """Keep the bot connected until `stop` is set (then close it cleanly) or the connection
+    ends; a failure to connect is a `StartError` with one line."""
+    async with bot:
+        connection = asyncio.create_task(bot.start(token))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({connection, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if connection.done():
+            raise_start_error(connection)
+        else:
+            log.info("stop signal received; closing the Discord connection")
             await bot.close()
+            try:
+                await asyncio.wait_for(connection, SHUTDOWN_GRACE_SECONDS)
+            except TimeoutError:
+                log.warning("the Discord connection did not close in time; cancelled it")
     log.info("Discord bot stopped")
 
 
@@ -211,19 +183,19 @@ def raise_start_error(connection: asyncio.Task[None]) -> None:
     if error is None:
         return
     if isinstance(error, discord.LoginFailure):
-        raise SystemExit("error: Discord rejected DISCORD_TOKEN; copy the bot token again.")
+        raise StartError("Discord rejected DISCORD_TOKEN; copy the bot token again.")
     if isinstance(error, discord.PrivilegedIntentsRequired):
-        raise SystemExit(
-            "error: enable the Message Content intent for this bot in the Discord Developer "
+        raise StartError(
+            "enable the Message Content intent for this bot in the Discord Developer "
             "Portal (Bot → Privileged Gateway Intents), then start it again."
         )
     if isinstance(error, OSError | aiohttp.ClientError | discord.GatewayNotFound):
         log.debug("connecting to Discord failed", exc_info=error)
-        raise SystemExit(
-            f"error: could not reach Discord ({type(error).__name__}); check this machine's "
+        raise StartError(
+            f"could not reach Discord ({type(error).__name__}); check this machine's "
             "internet connection (and any proxy or firewall), then start the bot again."
         )
     if isinstance(error, discord.DiscordServerError):
         log.debug("Discord failed at start", exc_info=error)
-        raise SystemExit("error: Discord answered with a server error; try again in a few minutes.")
+        raise StartError("Discord answered with a server error; try again in a few minutes.")
     raise error

@@ -1,7 +1,8 @@
 """How replies and memory look on Discord: message splitting and embeds within Discord's limits.
 
 Pure functions over text and `discord.Embed`; nothing here talks to Discord. The shared, front
-end neutral wording (one line per stored item, the facts) comes from `bot.render`.
+end neutral wording (one (who, text) line per stored item, the memory items) comes from
+`core.render`.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from typing import Any
 
 import discord
 
-from ...core.render import describe_change, describe_items, render_facts, render_items
-from ...memory import HistoryPage
-from ...memory.items import AppliedChange, UserMemory
+from ...core.commands import HistoryView
+from ...core.domain import AppliedChange, UserMemory
+from ...core.render import describe_change, describe_items, render_items
+from ...core.splitting import split_text
+from ...core.syntax import CommandSyntax
 
 # Nothing the bot sends may notify anyone: not @everyone/@here, not roles, not users, and not
-# the author of a message it replies to. Passed on every send (see `bot.discord_bot`).
+# the author of a message it replies to. Passed on every send.
 NO_MENTIONS = discord.AllowedMentions.none()
 
 MESSAGE_LIMIT = 2000
@@ -33,7 +36,6 @@ TRUNCATED = "… (truncated)"
 SHORTENED_NOTE = "some text was shortened to fit Discord's limits"
 EMBED_COLOUR = discord.Colour.blurple()
 
-_FENCE = "```"
 _BLANK = "\u200b"
 # Free text is never shortened below this; the truncation mark alone is 13 characters.
 _MIN_TEXT = 40
@@ -42,95 +44,9 @@ _MIN_TEXT = 40
 # --- text messages ------------------------------------------------------------------------
 
 
-def _is_fence(line: str) -> bool:
-    return line.lstrip().startswith(_FENCE)
-
-
-def _break_line(line: str, room: int) -> list[str]:
-    """Cut one over-long line into pieces of at most `room` characters: whole words packed
-    greedily, and a word longer than `room` cut into `room`-sized slices."""
-    pieces: list[str] = []
-    current = ""
-    for word in line.split(" "):
-        candidate = f"{current} {word}" if current else word
-        if len(candidate) <= room:
-            current = candidate
-            continue
-        if current:
-            pieces.append(current)
-        while len(word) > room:
-            pieces.append(word[:room])
-            word = word[room:]
-        current = word
-    pieces.append(current)
-    return pieces
-
-
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Split `text` into messages of at most `limit` characters.
-
-    Cuts fall between lines where possible, else between words, and only inside a word that is
-    itself too long. A code block cut in two is closed at the end of one message and reopened
-    (with its language) at the start of the next, so every message renders as valid markdown.
-    Whitespace-only pieces are dropped: Discord rejects empty messages.
-    """
-    if limit < 64:
-        raise ValueError("limit is too small to hold code fences")
-    if len(text) <= limit:
-        return [text] if text.strip() else []
-
-    close = "\n" + _FENCE
-    chunks: list[str] = []
-    lines: list[str] = []
-    size = 0
-    fence: str | None = None  # how to reopen the code block we are inside, if any
-    fresh = True  # `lines` holds nothing yet but a reopened fence
-
-    def flush() -> None:
-        nonlocal lines, size, fresh
-        if not fresh:
-            body = "\n".join(lines).strip("\n") + (close if fence is not None else "")
-            if body.strip():
-                chunks.append(body)
-        lines = [fence] if fence is not None else []
-        size = len(fence) if fence is not None else 0
-        fresh = True
-
-    def add(line: str) -> bool:
-        """Append `line` if it fits with room left to close an open code block."""
-        nonlocal size, fence, fresh
-        after = fence
-        if _is_fence(line):
-            after = None if fence is not None else _reopening(line)
-        reserve = len(close) if after is not None else 0
-        needed = size + (1 if lines else 0) + len(line)
-        if needed + reserve > limit:
-            return False
-        lines.append(line)
-        size, fence, fresh = needed, after, False
-        return True
-
-    for line in text.split("\n"):
-        if add(line):
-            continue
-        if not fresh:
-            flush()
-            if add(line):
-                continue
-        # Too long even for a message of its own: cut it, leaving room for the fences.
-        room = limit - (len(fence) + 1 + len(close) if fence is not None else 0)
-        for piece in _break_line(line, room):
-            if not add(piece):
-                flush()
-                add(piece)
-    flush()
-    return chunks
-
-
-def _reopening(fence_line: str) -> str:
-    """The line that reopens a code block: the fence and its language, nothing longer."""
-    info = fence_line.strip()[len(_FENCE) :].split()
-    return _FENCE + (info[0][:20] if info else "")
+    """`text` in Discord messages of at most `limit` characters (see `split_text`)."""
+    return split_text(text, limit)
 
 
 # --- embeds -------------------------------------------------------------------------------
@@ -224,19 +140,11 @@ def fit_embed(embed: discord.Embed) -> discord.Embed:
     return embed
 
 
-def _label(line: str) -> tuple[str, str]:
-    """Split a `describe_items` line "[who] text" into ("who", "text")."""
-    if line.startswith("[") and "] " in line:
-        who, _, text = line[1:].partition("] ")
-        return who, text
-    return "item", line
-
-
 def turn_embed(
     items: Sequence[Mapping[str, Any]],
     changes: Sequence[AppliedChange] = (),
     *,
-    command_prefix: str = "!",
+    syntax: CommandSyntax,
 ) -> discord.Embed:
     """The embed after a reply: what this turn added to the user's history, and what it
     changed in their memory (with how to undo it)."""
@@ -246,17 +154,15 @@ def turn_embed(
         colour=EMBED_COLOUR,
     )
     if changes:
-        lines = [describe_change(change, command_prefix) for change in changes]
+        lines = [describe_change(change, syntax) for change in changes]
         embed.description = "**Memory changed**\n" + "\n".join(lines)
-    for line in describe_items(items):
-        who, text = _label(line)
+    for who, text in describe_items(items):
         embed.add_field(name=who, value=text, inline=False)
     return fit_embed(embed)
 
 
-def memory_embed(memory: UserMemory, *, command_prefix: str = "!") -> discord.Embed:
+def memory_embed(memory: UserMemory, *, syntax: CommandSyntax) -> discord.Embed:
     """The `memory` embed: every item with its number, when and where it was saved."""
-    p = command_prefix
     embed = discord.Embed(title="What I remember about you", colour=EMBED_COLOUR)
     if not memory.items:
         embed.description = "Nothing yet."
@@ -269,39 +175,35 @@ def memory_embed(memory: UserMemory, *, command_prefix: str = "!") -> discord.Em
             inline=False,
         )
     state = "paused: nothing new is stored" if memory.paused else "on"
-    toggle = f"{p}memory on" if memory.paused else f"{p}memory off"
+    toggle = syntax("memory", "on" if memory.paused else "off")
     embed.set_footer(
-        text=f"Memory is {state} ({toggle}) · {p}forget <number|name|city> erases one item"
+        text=f"Memory is {state} ({toggle}) · {syntax('forget', '<number|name|city>')} erases "
+        "one item"
     )
     return fit_embed(embed)
 
 
-def history_embed(
-    facts: Mapping[str, str] | UserMemory, page: HistoryPage, *, command_prefix: str = "!"
-) -> discord.Embed:
-    """The `history` embed: memory items (or facts), then one page of stored items (page 1
-    is the newest)."""
+def history_embed(view: HistoryView, *, syntax: CommandSyntax) -> discord.Embed:
+    """The `history` embed: memory items, then one page of stored items (page 1 is the
+    newest)."""
+    page = view.page
     embed = discord.Embed(title="What I remember about you", colour=EMBED_COLOUR)
-    if isinstance(facts, UserMemory):
-        embed.description = "**Memory**\n" + "\n".join(render_items(facts))
-    else:
-        embed.description = "**Facts**\n" + "\n".join(render_facts(facts))
+    embed.description = "**Memory**\n" + "\n".join(render_items(view.memory))
     if page.total == 0:
         embed.add_field(name="History", value="Empty: we haven't talked yet.", inline=False)
     elif page.page > page.pages:
         embed.add_field(
             name="History",
             value=f"There is no page {page.page}: history has {page.pages} page(s). "
-            f"Try `{command_prefix}history {page.pages}`.",
+            f"Try `{syntax('history', str(page.pages))}`.",
             inline=False,
         )
     else:
-        for line in describe_items(page.items):
-            who, text = _label(line)
+        for who, text in describe_items(page.items):
             embed.add_field(name=who, value=text, inline=False)
     where = f"Page {page.page} of {page.pages}" if page.page <= page.pages else "No such page"
     footer = f"{where} · page 1 is the newest · {page.total} items stored"
     if page.page < page.pages:
-        footer += f" · older: {command_prefix}history {page.page + 1}"
+        footer += f" · older: {syntax('history', str(page.page + 1))}"
     embed.set_footer(text=footer)
     return fit_embed(embed)

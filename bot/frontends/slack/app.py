@@ -28,12 +28,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ...core.agent import describe_model
 from ...core.chat import ChatService
-from ...memory import describe_memory
-from ...memory.opening import opened_memory
 from ...settings import Settings, SettingsError
-from ..signals import stop_on_signals
 from .listeners import register_listeners
 from .replies import SlackChat, slack_error
 
@@ -169,32 +165,12 @@ async def verify_token(client: AsyncWebClient) -> str:
     return f"{identity.get('user')} in {identity.get('team')}"
 
 
-async def run_slack(
-    settings: Settings,
-    *,
-    chat: ChatService | None = None,
-    stop: asyncio.Event | None = None,
-    host: str = HTTP_HOST,
+async def serve_slack(
+    settings: Settings, chat: ChatService, stop: asyncio.Event, *, host: str = HTTP_HOST
 ) -> None:
-    """Run the Slack front end until `stop` is set (default: SIGINT or SIGTERM)."""
+    """Answer Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP on SLACK_PORT) until `stop`
+    is set; a rejected token or an unreachable API is one line."""
     check_settings(settings)
-    if chat is None:
-        async with opened_memory(settings) as store:
-            chat = ChatService.from_settings(store, settings)
-            try:
-                await run_slack(settings, chat=chat, stop=stop, host=host)
-            finally:
-                await chat.aclose()
-        return
-    if stop is None:
-        with stop_on_signals() as on_signal:
-            await run_slack(settings, chat=chat, stop=on_signal, host=host)
-        return
-    log.info(
-        "starting the Slack bot; memory in %s; model: %s",
-        describe_memory(settings),
-        describe_model(settings),
-    )
     async with slack_app(settings, chat) as app:
         who = await verify_token(app.client)
         if settings.slack_app_token:

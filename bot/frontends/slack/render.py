@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ...core.render import render_turn_added
+from ...core.splitting import split_text
 
 # Slack truncates message text past 4,000 characters in places; section text is capped at
 # 3,000 and a message at 50 blocks.
@@ -91,72 +92,6 @@ def _inline(line: str) -> str:
     return re.sub(f"{_SLOT}(\\d+){_SLOT}", lambda m: slots[int(m.group(1))], line)
 
 
-def _cut_line(line: str, room: int) -> list[str]:
-    """An over-long line in pieces of at most `room` characters, between words if possible."""
-    pieces: list[str] = []
-    while len(line) > room:
-        cut = line.rfind(" ", 0, room + 1)
-        if cut <= 0:
-            cut = room
-        pieces.append(line[:cut])
-        line = line[cut:].lstrip(" ")
-    pieces.append(line)
-    return pieces
-
-
-def split_text(text: str, limit: int = MESSAGE_CHARS) -> list[str]:
-    """`text` (mrkdwn from `to_mrkdwn`) in pieces of at most `limit` characters.
-
-    Cuts fall between lines where possible. A code block cut in two is closed at the end of
-    one piece and reopened at the start of the next, so each piece renders on its own.
-    Whitespace-only pieces are dropped: Slack rejects empty messages.
-    """
-    if limit < 32:
-        raise ValueError("limit is too small to hold code fences")
-    if len(text) <= limit:
-        return [text] if text.strip() else []
-    closing = len(FENCE) + 1
-    chunks: list[str] = []
-    lines: list[str] = []
-    size = 0
-    in_code = False
-    fresh = True  # `lines` holds nothing but a reopened fence
-
-    def flush() -> None:
-        nonlocal lines, size, fresh
-        if not fresh:
-            body = "\n".join(lines) + ("\n" + FENCE if in_code else "")
-            if body.strip():
-                chunks.append(body)
-        lines = [FENCE] if in_code else []
-        size = len(FENCE) if in_code else 0
-        fresh = True
-
-    def add(line: str) -> bool:
-        nonlocal size, in_code, fresh
-        code_after = in_code != (line == FENCE)
-        needed = size + (1 if lines else 0) + len(line)
-        if needed + (closing if code_after else 0) > limit:
-            return False
-        lines.append(line)
-        size, in_code, fresh = needed, code_after, False
-        return True
-
-    for line in text.split("\n"):
-        if add(line):
-            continue
-        flush()
-        if add(line):
-            continue
-        room = limit - size - 1 - (closing if in_code else 0)
-        for piece in _cut_line(line, room):
-            if not add(piece):
-                flush()
-                add(piece)
-    flush()
-    return chunks
-
-
 def section(text: str) -> dict[str, Any]:
     # verbatim: Slack would otherwise link-ify channel names and parse some mentions itself.
     return {"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}
@@ -187,7 +122,7 @@ def text_messages(
     mrkdwn: str, added: Sequence[Mapping[str, Any]] | None = None, changes: str = ""
 ) -> list[dict[str, Any]]:
     """Like `reply_messages` for text that is already safe mrkdwn."""
-    chunks = split_text(mrkdwn) or ["(no answer)"]
+    chunks = split_text(mrkdwn, MESSAGE_CHARS) or ["(no answer)"]
     messages: list[dict[str, Any]] = []
     for index, chunk in enumerate(chunks):
         blocks = [section(part) for part in split_text(chunk, SECTION_CHARS)]

@@ -21,8 +21,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ...core.chat import ChatService, Reply
+from ...core.domain import MemorySource, UserKey
 from ...core.render import render_changes
-from ...memory import MemorySource
+from ...core.syntax import CommandSyntax, parse_command
 from ...settings import Settings
 from .render import WRITING, plain_messages, preview_text, reply_messages
 
@@ -162,6 +163,8 @@ class SlackChat:
         self.settings = settings
         self.chat = chat
         self.prefix = settings.command_prefix
+        # Hints name the slash command: it works everywhere, `!forget` only in a DM.
+        self.syntax = CommandSyntax(settings.command_prefix, group=MEMORY_COMMAND)
         # When each channel's progress message was last updated (shared by concurrent turns).
         self.last_update: dict[str, float] = {}
         self._threads: OrderedDict[tuple[str, str], None] = OrderedDict()
@@ -178,14 +181,14 @@ class SlackChat:
             self._threads.popitem(last=False)
 
     def is_export(self, text: str) -> bool:
-        words = text.strip()[len(self.prefix) :].split()
-        return text.strip().startswith(self.prefix) and words[:1] == ["export"]
+        command = parse_command(text, self.prefix)
+        return command is not None and command.name == "export"
 
     async def answer(
         self,
         client: AsyncWebClient,
         *,
-        user_key: str,
+        user_key: UserKey,
         user_id: str,
         text: str,
         where: Where,
@@ -201,7 +204,9 @@ class SlackChat:
         progress = Progress(client, where, self.last_update)
         progress.start()
         try:
-            reply = await self.chat.handle(user_key, text, on_text=progress.add, source=source)
+            reply = await self.chat.handle(
+                user_key, text, on_text=progress.add, source=source, syntax=self.syntax
+            )
         finally:
             await progress.stop()
         if not reply.text:
@@ -209,14 +214,15 @@ class SlackChat:
         await self.post(client, where, self.slack_messages(reply), replace=progress.ts)
 
     async def answer_privately(
-        self, client: AsyncWebClient, *, user_key: str, user_id: str, text: str, where: Where
+        self, client: AsyncWebClient, *, user_key: UserKey, user_id: str, text: str, where: Where
     ) -> None:
         """A chat command typed in a channel: only its author sees the answer."""
         if self.is_export(text):
             sent = await self.send_export(client, user_key=user_key, user_id=user_id)
             messages = plain_messages(EXPORT_SENT if sent else EXPORT_FAILED)
         else:
-            messages = self.slack_messages(await self.chat.handle(user_key, text))
+            reply = await self.chat.handle(user_key, text, syntax=self.syntax)
+            messages = self.slack_messages(reply)
         for message in messages:
             await call(
                 "chat.postEphemeral",
@@ -229,9 +235,8 @@ class SlackChat:
         if reply.is_command:
             return plain_messages(reply.text)
         added = reply.added if self.settings.show_turn_embed else None
-        # Corrections are always shown, with how to undo them (the slash command works
-        # everywhere; `!forget` only in a DM).
-        changes = render_changes(reply.changes, f"{MEMORY_COMMAND} ")
+        # Corrections are always shown, with how to undo them.
+        changes = render_changes(reply.changes, self.syntax)
         return reply_messages(reply.text, added, changes)
 
     async def post(
@@ -262,10 +267,10 @@ class SlackChat:
                 ),
             )
 
-    async def send_export(self, client: AsyncWebClient, *, user_key: str, user_id: str) -> bool:
+    async def send_export(self, client: AsyncWebClient, *, user_key: UserKey, user_id: str) -> bool:
         """Everything stored about the person, as a JSON file in their DM with the bot."""
         # Encoded in short steps on the loop (see `encode_export`), never in one long stretch.
-        content = await self.chat.export_json(user_key)
+        content = await self.chat.commands.export_json(user_key)
         opened = await call("conversations.open", client.conversations_open(users=user_id))
         if opened is None:
             return False

@@ -16,8 +16,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.sql.expression import Executable
 
-from ..errors import StoreError, StoreFull
-from .tasks import driver_message, finish
+from ...core.store import StoreError, StoreFull
+from ..shield import finish
+from .driver import driver_message
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +183,9 @@ class PostgresBackend:
     async def aclose(self) -> None:
         await self.engine.dispose()
 
-    def translate(self, exc: BaseException) -> StoreError | None:
-        """The operator's one line for a driver error, or None when it is not one we know."""
+    def translate(self, exc: BaseException, *, opening: bool = False) -> StoreError | None:
+        """The operator's one line for a driver error; None when it is not one we know,
+        unless `opening` (then every error is one line: the database cannot be used)."""
         where = self.describe()
         orig = exc.orig if isinstance(exc, DBAPIError) else exc
         state = getattr(orig, "sqlstate", None) or ""
@@ -205,5 +207,10 @@ class PostgresBackend:
             return StoreError(
                 f"cannot reach {where} ({reason}); check DATABASE_URL and that the server "
                 "is running"
+            )
+        if opening:
+            return StoreError(
+                f"cannot use the PostgreSQL database in DATABASE_URL at {where} "
+                f"({type(orig).__name__}); check the URL's user, password and database"
             )
         return None

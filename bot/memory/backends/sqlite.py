@@ -19,8 +19,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.sql.expression import Executable
 
-from ..errors import StoreError, StoreFull
-from .tasks import driver_message
+from ...core.store import StoreError, StoreFull
+from .driver import driver_message
 
 log = logging.getLogger(__name__)
 
@@ -227,8 +227,9 @@ class SqliteBackend:
 
     # --- errors ---------------------------------------------------------------------------
 
-    def translate(self, exc: BaseException) -> StoreError | None:
-        """The operator's one line for a driver error, or None when it is not one we know."""
+    def translate(self, exc: BaseException, *, opening: bool = False) -> StoreError | None:
+        """The operator's one line for a driver error; None when it is not one we know,
+        unless `opening` (then every error is one line: the file cannot be used)."""
         message = driver_message(exc)
         path = self.path
         if "database or disk is full" in message:
@@ -247,5 +248,10 @@ class SqliteBackend:
             return StoreError(
                 f"cannot open the memory file {path}; check that it and its folder are "
                 "readable and writable"
+            )
+        if opening:
+            return StoreError(
+                f"cannot use the memory file {path} ({type(exc).__name__}); choose another "
+                "file with --db or MEMORY_DB_PATH"
             )
         return None

@@ -25,8 +25,9 @@ from types import ModuleType
 from sqlalchemy import Connection, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..errors import StoreError
-from ..schema import metadata, now, schema_versions
+from ...core.domain import utc_now
+from ...core.store import StoreError
+from ..schema import metadata, schema_versions
 from . import m001_history, m002_history_positions, m003_memory_items
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def _upgrade(conn: Connection) -> list[str]:
     for number, step in enumerate(STEPS[version:], start=version + 1):
         step.upgrade(conn)
         conn.execute(
-            schema_versions.insert().values(version=number, name=step.NAME, applied_at=now())
+            schema_versions.insert().values(version=number, name=step.NAME, applied_at=utc_now())
         )
         applied.append(f"{number} ({step.NAME})")
     return applied

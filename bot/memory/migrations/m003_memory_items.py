@@ -7,6 +7,7 @@ from itertools import groupby
 
 from sqlalchemy import Connection, inspect, select
 
+from ...core.domain import UserKey
 from ..schema import memory_items, memory_settings, user_facts
 
 NAME = "memory items"
@@ -33,7 +34,7 @@ def upgrade(conn: Connection) -> None:
                 "created_at": row.updated_at,
                 "updated_at": row.updated_at,
                 # The first release kept no source; the key's namespace is the front end.
-                "source": user_key.split(":", 1)[0],
+                "source": UserKey.parse(user_key).frontend or user_key,
                 "source_ref": None,
             }
             for number, row in enumerate(user_rows, start=1)

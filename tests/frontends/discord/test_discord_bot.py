@@ -1,4 +1,4 @@
-"""The bot object itself: intents, mention policy, start-up sync, closing, run_discord."""
+"""The bot object itself: intents, mention policy, start-up sync, closing, serving it."""
 
 from __future__ import annotations
 
@@ -16,7 +16,13 @@ import pytest
 from discord.ext import commands
 from discord_support import settings_for
 
-from bot.frontends.discord.bot import EXTENSIONS, MemoryBot, create_bot, run_discord
+from bot.app import create_bot, serve
+from bot.core.domain import UserKey
+from bot.frontends.discord.bot import EXTENSIONS, MemoryBot
+from bot.frontends.errors import StartError
+from bot.settings import SettingsError
+
+DISCORD_1 = UserKey.parse("discord:1")
 
 DEV_GUILD = 555555555555555555
 
@@ -41,10 +47,10 @@ def test_intents_are_minimal_and_mentions_are_off_bot_wide(tmp_path: Path) -> No
 async def test_closing_the_bot_closes_its_memory_file(tmp_path: Path) -> None:
     bot = create_bot(settings_for(tmp_path))
     async with bot:
-        assert await bot.chat.store.facts("discord:1") == {}
+        assert (await bot.chat.store.memory(DISCORD_1)).facts() == {}
     assert bot.is_closed()
     with pytest.raises(RuntimeError, match="closed"):
-        await bot.chat.store.facts("discord:1")
+        (await bot.chat.store.memory(DISCORD_1)).facts()
 
 
 @dataclass
@@ -108,8 +114,8 @@ async def test_a_failed_sync_does_not_stop_the_bot(
 
 
 async def test_run_discord_without_a_token_exits_with_one_line(tmp_path: Path) -> None:
-    with pytest.raises(SystemExit, match="DISCORD_TOKEN is not set"):
-        await run_discord(settings_for(tmp_path))
+    with pytest.raises(SettingsError, match="DISCORD_TOKEN is not set"):
+        await serve(settings_for(tmp_path), "discord")
 
 
 @pytest.mark.parametrize(
@@ -126,14 +132,16 @@ async def test_run_discord_turns_start_failures_into_one_line(
         raise error
 
     monkeypatch.setattr(MemoryBot, "start", start)
-    with pytest.raises(SystemExit, match=said):
-        await run_discord(settings_for(tmp_path, discord_token="x.y.z"))
+    with pytest.raises(StartError, match=said):
+        await serve(settings_for(tmp_path, discord_token="x.y.z"), "discord")
 
 
 SIGNAL_SCRIPT = textwrap.dedent(
     """
     import asyncio, json, logging, os, signal, sys
-    from bot.frontends.discord.bot import MemoryBot, run_discord
+    from bot.app import serve
+    from bot.core.domain import UserKey
+    from bot.frontends.discord.bot import MemoryBot
     from bot.settings import Settings
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
@@ -151,10 +159,10 @@ SIGNAL_SCRIPT = textwrap.dedent(
     settings = Settings(
         discord_token="secret.token.value", memory_db_path=sys.argv[1], env_file=None
     )
-    asyncio.run(run_discord(settings))
+    asyncio.run(serve(settings, "discord"))
     store_closed = False
     try:
-        asyncio.run(seen["bot"].chat.store.facts("discord:1"))
+        asyncio.run(seen["bot"].chat.store.memory(UserKey("discord", "1")))
     except RuntimeError:
         store_closed = True
     print(json.dumps({
@@ -166,6 +174,7 @@ SIGNAL_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
 def test_run_discord_shuts_down_cleanly_on_a_signal(tmp_path: Path, signal_name: str) -> None:
     proc = subprocess.run(

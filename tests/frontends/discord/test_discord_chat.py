@@ -27,10 +27,9 @@ from discord_support import (
     webhook_message,
 )
 
-from bot.core.failures import NOTHING_STORED
-from bot.frontends.discord.cogs.chat import FAILED_REPLY
+from bot.core.domain import UserKey, message_text
+from bot.core.failures import ANSWER_FAILED, NOTHING_STORED
 from bot.frontends.discord.render import MESSAGE_LIMIT
-from bot.memory import message_text
 
 pytest_plugins = ["discord_fixtures"]
 
@@ -71,7 +70,7 @@ async def test_seed_flow_across_two_bots_on_one_memory_file(
     tool_lines = [line for line in lines if line.startswith("tool: read_facts(")]
     assert len(tool_lines) == 1, lines
     assert json.dumps("Lisbon") in tool_lines[0] and "->" in tool_lines[0]
-    items = await second.chat.store.all_items(f"discord:{ada.id}")
+    items = await second.chat.store.all_items(UserKey.parse(f"discord:{ada.id}"))
     calls = [item.get("name") for item in items if item.get("type") == "function_call"]
     assert calls == ["save_facts", "read_facts"]
 
@@ -110,7 +109,7 @@ async def test_routing_dm_mention_and_listed_channel_are_answered(
     await dpytest.message(f"<@{bot.user.id}> I live in Lisbon", channel=unlisted, member=ada)
     [reply] = drain()
     assert reply.channel.id == UNLISTED and "Lisbon" in reply.content
-    stored = await bot.chat.store.all_items(f"discord:{ada.id}")
+    stored = await bot.chat.store.all_items(UserKey.parse(f"discord:{ada.id}"))
     said = [message_text(i) for i in stored if i.get("role") == "user"]
     assert said[-1] == "I live in Lisbon"  # the mention itself is not part of the text
 
@@ -158,7 +157,7 @@ async def test_routing_ignores_unlisted_channels_bots_webhooks_and_itself(
     assert drain() == []
     assert wire.payloads == [] and wire.typing == []
     for key in (ada.id, robot.id, bot.user.id):
-        assert await bot.chat.store.all_items(f"discord:{key}") == []
+        assert await bot.chat.store.all_items(UserKey.parse(f"discord:{key}")) == []
 
 
 async def test_empty_mention_gets_a_hint(make_bot: BotFactory) -> None:
@@ -269,7 +268,7 @@ async def test_an_exception_in_one_message_does_not_stop_the_next(
         await dpytest.message("My name is Ada")
         await dpytest.message("My name is Ada")
     first, second = drain()
-    assert first.content == FAILED_REPLY and "secret" not in first.content
+    assert first.content == ANSWER_FAILED and "secret" not in first.content
     assert "Nice to meet you, Ada" in second.content
     assert any(r.exc_info and r.exc_info[0] is KeyError for r in caplog.records)
 
@@ -277,7 +276,7 @@ async def test_an_exception_in_one_message_does_not_stop_the_next(
 async def test_flooding_gets_one_slow_down_and_nothing_is_stored(
     make_bot: BotFactory, tmp_path: Path
 ) -> None:
-    from bot.core.chat import SLOW_DOWN
+    from bot.core.admission import SLOW_DOWN
 
     bot = await make_bot(settings_for(tmp_path, rate_limit_per_minute=1))
     member = dpytest.get_config().members[0]
@@ -285,5 +284,7 @@ async def test_flooding_gets_one_slow_down_and_nothing_is_stored(
         await dpytest.message(text, member=member)
     replies = [m.content for m in drain()]
     assert replies == ["Nice to meet you, Ada! I'll remember your name.", SLOW_DOWN]
-    assert await bot.chat.store.facts(f"discord:{member.id}") == {"name": "Ada"}
-    assert len(await bot.chat.store.all_items(f"discord:{member.id}")) == 4
+    assert (await bot.chat.store.memory(UserKey.parse(f"discord:{member.id}"))).facts() == {
+        "name": "Ada"
+    }
+    assert len(await bot.chat.store.all_items(UserKey.parse(f"discord:{member.id}"))) == 4

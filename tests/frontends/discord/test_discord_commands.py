@@ -22,8 +22,9 @@ from discord_support import (
     slash,
 )
 
+from bot.core.domain import UserKey
+from bot.core.failures import COMMAND_FAILED
 from bot.core.text import MAX_STORED_TOOL_CHARS
-from bot.frontends.discord.cogs.errors import COMMAND_FAILED
 from bot.frontends.discord.render import (
     DESCRIPTION_LIMIT,
     EMBED_TOTAL_LIMIT,
@@ -116,11 +117,14 @@ async def test_members_only_see_and_erase_their_own_memory(make_bot: BotFactory)
 
     [erased] = await tell("!forget", bob)
     assert "4 history items" in erased.content and "Bob" in erased.content
-    assert await bot.chat.store.all_items(f"discord:{bob.id}") == []
-    assert await bot.chat.store.facts(f"discord:{bob.id}") == {}
+    assert await bot.chat.store.all_items(UserKey.parse(f"discord:{bob.id}")) == []
+    assert (await bot.chat.store.memory(UserKey.parse(f"discord:{bob.id}"))).facts() == {}
     # Ada is untouched.
-    assert await bot.chat.store.facts(f"discord:{ada.id}") == {"city": "Lisbon", "name": "Ada"}
-    assert len(await bot.chat.store.all_items(f"discord:{ada.id}")) == 4
+    assert (await bot.chat.store.memory(UserKey.parse(f"discord:{ada.id}"))).facts() == {
+        "city": "Lisbon",
+        "name": "Ada",
+    }
+    assert len(await bot.chat.store.all_items(UserKey.parse(f"discord:{ada.id}"))) == 4
 
 
 async def test_forget_says_what_was_erased_and_the_bot_then_knows_nothing(
@@ -171,7 +175,7 @@ async def test_unknown_command_gets_a_hint_in_chat_channels_and_is_not_chat(
         await tell("!remember my name is Ada", ada)
     [hint] = drain()
     assert hint.content == "I don't know that command. Try `!help`."
-    assert await bot.chat.store.all_items(f"discord:{ada.id}") == []
+    assert await bot.chat.store.all_items(UserKey.parse(f"discord:{ada.id}")) == []
 
 
 async def test_a_failing_command_answers_briefly_and_logs_the_traceback(
@@ -182,7 +186,7 @@ async def test_a_failing_command_answers_briefly_and_logs_the_traceback(
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("database path /secret/memory.db is locked")
 
-    monkeypatch.setattr(bot.chat, "history_view", broken)
+    monkeypatch.setattr(bot.chat.commands, "history_view", broken)
     ada = member_named("Ada")
     with (
         caplog.at_level(logging.ERROR, logger="bot.frontends.discord.cogs.errors"),
@@ -228,7 +232,7 @@ async def test_oversized_history_items_stay_within_embed_limits(
         pages.append(shown.embeds[0])
     assert all(within_limits(e) for e in pages)
     assert pages[0].footer.text.startswith("Page 1 of 5")
-    stored = await bot.chat.store.all_items(f"discord:{ada.id}")
+    stored = await bot.chat.store.all_items(UserKey.parse(f"discord:{ada.id}"))
     calls_stored = [i for i in stored if i.get("type") == "function_call"]
     assert len(calls_stored) == 20
     assert all(len(i["arguments"]) <= MAX_STORED_TOOL_CHARS for i in calls_stored)
@@ -272,8 +276,8 @@ async def test_slash_commands_answer_ephemerally_and_ping_nobody(
     exported = json.loads(export["files"][0])
     assert exported["facts"]["city"]["value"] == "Lisbon" and "Oslo" not in str(exported)
     assert "Oslo" in forget["data"]["content"]
-    assert await bot.chat.store.facts(f"discord:{bob.id}") == {}
-    assert await bot.chat.store.facts(f"discord:{ada.id}") != {}
+    assert (await bot.chat.store.memory(UserKey.parse(f"discord:{bob.id}"))).facts() == {}
+    assert (await bot.chat.store.memory(UserKey.parse(f"discord:{ada.id}"))).facts() != {}
 
 
 async def test_commands_work_in_dms_and_unlisted_channels(

@@ -15,11 +15,12 @@ import pytest
 from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_message
 from discord_support import BotFactory, add_text_channel, drain, member_named, settings_for
 
-from bot.core.chat import SLOW_DOWN
+from bot.core.admission import SLOW_DOWN
+from bot.core.domain import UserKey, message_text
+from bot.core.store import StoreFull
 from bot.frontends.discord.cogs.chat import ATTACHMENTS_NOT_READ
 from bot.frontends.discord.cogs.memory import DMS_CLOSED
 from bot.frontends.discord.render import MESSAGE_LIMIT
-from bot.memory import StoreFull, message_text
 
 pytest_plugins = ["discord_fixtures"]
 
@@ -81,8 +82,8 @@ async def test_commands_work_when_addressed_by_mention(
     await dpytest.message(f"<@{bot.user.id}> !forget", channel=general, member=ada)
     [reply] = drain()
     assert "erased" in reply.content
-    assert await bot.chat.store.all_items(f"discord:{ada.id}") == []
-    assert await bot.chat.store.facts(f"discord:{ada.id}") == {}
+    assert await bot.chat.store.all_items(UserKey.parse(f"discord:{ada.id}")) == []
+    assert (await bot.chat.store.memory(UserKey.parse(f"discord:{ada.id}"))).facts() == {}
 
     # Any spacing, and an unknown command gets its hint because the bot was addressed.
     await dpytest.message(f"<@{bot.user.id}>   !help", channel=general, member=ada)
@@ -90,7 +91,9 @@ async def test_commands_work_when_addressed_by_mention(
     with pytest.raises(discord.ext.commands.CommandNotFound):  # dpytest re-raises it
         await dpytest.message(f"<@{bot.user.id}> !dance", channel=general, member=ada)
     assert [m.content for m in drain()] == ["I don't know that command. Try `!help`."]
-    assert await bot.chat.store.all_items(f"discord:{ada.id}") == []  # nothing was chat
+    assert (
+        await bot.chat.store.all_items(UserKey.parse(f"discord:{ada.id}")) == []
+    )  # nothing was chat
 
 
 async def test_an_attachment_only_message_says_attachments_are_not_read(
@@ -102,7 +105,7 @@ async def test_an_attachment_only_message_says_attachments_are_not_read(
     member = dpytest.get_config().members[0]
     await dpytest.message("", member=member, attachments=[picture])
     assert [m.content for m in drain()] == [ATTACHMENTS_NOT_READ]
-    assert await bot.chat.store.all_items(f"discord:{member.id}") == []
+    assert await bot.chat.store.all_items(UserKey.parse(f"discord:{member.id}")) == []
 
 
 async def test_export_with_closed_dms_says_how_to_get_it(

@@ -12,6 +12,7 @@ import pytest
 from discord.ext import commands
 from discord_support import NO_PING, BotFactory, drain, member_named, settings_for, slash
 
+from bot.core.domain import UserKey
 from bot.settings import Settings
 
 pytest_plugins = ["discord_fixtures"]
@@ -57,7 +58,7 @@ async def test_notes_listed_forgotten_and_shown_in_the_turn_embed(
     assert erased.content.startswith("Done. I forgot note 3 (I'm vegetarian)")
     [listed] = await tell("!memory", ada)
     assert [f.name for f in listed.embeds[0].fields] == ["#1 name", "#2 city"]
-    key = f"discord:{ada.id}"
+    key = UserKey("discord", str(ada.id))
     assert "vegetarian" not in str(await bot.chat.store.all_items(key))
     # Each item knows the message it came from.
     [city] = [i for i in (await bot.chat.store.memory(key)).items if i.kind == "city"]
@@ -74,7 +75,7 @@ async def test_memory_off_pauses_and_slash_memory_answers_privately(
     await tell("My name is Bob and I live in Oslo", bob)
     [off] = await tell("!memory off", ada)
     assert off.content.startswith("Memory is paused.")
-    key = f"discord:{ada.id}"
+    key = UserKey("discord", str(ada.id))
     before = await bot.chat.store.all_items(key)
     [reply] = await tell("remember that I'm vegetarian", ada)
     assert reply.content.endswith("!memory on resumes.)")
@@ -93,8 +94,10 @@ async def test_memory_off_pauses_and_slash_memory_answers_privately(
     [forgot] = await slash(bot, monkeypatch, "forget", bob, channel, item="city")
     assert forgot["data"]["flags"] & EPHEMERAL
     assert forgot["data"]["content"].startswith("Done. I forgot your city (Oslo)")
-    assert await bot.chat.store.facts(f"discord:{bob.id}") == {"name": "Bob"}
-    assert await bot.chat.store.facts(key) == {"name": "Ada", "city": "Lisbon"}
+    assert (await bot.chat.store.memory(UserKey.parse(f"discord:{bob.id}"))).facts() == {
+        "name": "Bob"
+    }
+    assert (await bot.chat.store.memory(key)).facts() == {"name": "Ada", "city": "Lisbon"}
     with pytest.raises(commands.BadArgument):  # dpytest re-raises handled errors
         await tell("!forget Lisbon", ada)
     [bad] = drain()

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 
 import discord
 import pytest
 
+from bot.core.commands import HistoryView
+from bot.core.domain import HistoryPage, MemoryItem, MemorySource, UserMemory
+from bot.core.syntax import CommandSyntax
 from bot.frontends.discord.render import (
     AUTHOR_LIMIT,
     DESCRIPTION_LIMIT,
@@ -26,7 +30,6 @@ from bot.frontends.discord.render import (
     split_message,
     turn_embed,
 )
-from bot.memory import HistoryPage
 
 
 def fence_lines(text: str) -> list[str]:
@@ -169,7 +172,7 @@ def test_turn_embed_lists_each_item_with_tool_calls_and_outputs() -> None:
         {"type": "function_call_output", "call_id": "c1", "output": '{"city": "Lisbon"}'},
         {"role": "assistant", "content": [{"type": "output_text", "text": "Your city is Lisbon."}]},
     ]
-    embed = turn_embed(items)
+    embed = turn_embed(items, syntax=CommandSyntax())
     assert embed.title == "Added to memory: 4 items"
     assert [(f.name, f.value) for f in embed.fields] == [
         ("you", "What's my city?"),
@@ -180,18 +183,29 @@ def test_turn_embed_lists_each_item_with_tool_calls_and_outputs() -> None:
 
 def test_history_embed_pages_and_empty_states() -> None:
     item = {"role": "user", "content": "hello", "type": "message"}
+    stamp = datetime(2026, 11, 24, tzinfo=UTC)
+    ada = UserMemory(
+        [MemoryItem(1, "name", "Ada", stamp, stamp, MemorySource("discord"))], next_number=2
+    )
     page = HistoryPage(items=[item], page=2, pages=3, total=21)
-    embed = history_embed({"name": "Ada"}, page)
-    assert embed.description == "**Facts**\nname: Ada"
+    embed = history_embed(HistoryView(ada, page), syntax=CommandSyntax("!"))
+    assert embed.description == "**Memory**\n#1 name: Ada"
     assert embed.fields[0].name == "you" and embed.fields[0].value == "hello"
     assert embed.footer.text.startswith("Page 2 of 3 · page 1 is the newest · 21 items")
     assert "older: !history 3" in embed.footer.text
 
-    empty = history_embed({}, HistoryPage(items=[], page=1, pages=1, total=0))
-    assert empty.description == "**Facts**\n(no facts stored)"
+    nothing = UserMemory([])
+    empty = history_embed(
+        HistoryView(nothing, HistoryPage(items=[], page=1, pages=1, total=0)),
+        syntax=CommandSyntax("!"),
+    )
+    assert empty.description == "**Memory**\n(nothing remembered)"
     assert empty.fields[0].value.startswith("Empty")
 
-    beyond = history_embed({}, HistoryPage(items=[], page=7, pages=2, total=15), command_prefix="?")
+    beyond = history_embed(
+        HistoryView(nothing, HistoryPage(items=[], page=7, pages=2, total=15)),
+        syntax=CommandSyntax("?"),
+    )
     assert (
         "There is no page 7" in beyond.fields[0].value and "`?history 2`" in beyond.fields[0].value
     )

@@ -10,9 +10,9 @@ import discord.ext.test as dpytest
 from discord_support import BotFactory, Wire, drain, settings_for
 from openai_server import FakeOpenAIServer, Reply
 
+from bot.core.domain import UserKey, message_text
 from bot.frontends.discord.cogs.chat import WRITING
 from bot.frontends.discord.render import MESSAGE_LIMIT
-from bot.memory import message_text
 
 pytest_plugins = ["discord_fixtures"]
 
@@ -49,7 +49,7 @@ async def test_long_answer_streams_by_editing_one_message(
     assert " ".join([edits[-1]["content"], sends[1]["content"]]) == answer
     assert len(drain()) == 2
     [member] = dpytest.get_config().members[:1]
-    stored = await bot.chat.store.all_items(f"discord:{member.id}")
+    stored = await bot.chat.store.all_items(UserKey.parse(f"discord:{member.id}"))
     assert [message_text(i) for i in stored if i.get("role") == "assistant"] == [answer]
 
 

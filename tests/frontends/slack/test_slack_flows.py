@@ -9,7 +9,7 @@ from pathlib import Path
 from slack_api_server import BOT_USER_ID, FakeSlackAPI, dm, mention
 from slack_support import SlackBot, slack_bot
 
-from bot.memory import message_text
+from bot.core.domain import message_text
 
 
 def tool_calls(items: list[dict]) -> list[str]:
@@ -47,7 +47,10 @@ async def test_two_users_are_isolated(tmp_path: Path) -> None:
         assert (await bot.dm("U2", "What's my city?")).body["text"] == "Your city is Oslo."
         history = (await bot.command("U2", "history")).body["text"]
         assert "Oslo" in history and "Lisbon" not in history and "Ada" not in history
-        assert await bot.chat.store.facts(SlackBot.key("U1")) == {"name": "Ada", "city": "Lisbon"}
+        assert (await bot.chat.store.memory(SlackBot.key("U1"))).facts() == {
+            "name": "Ada",
+            "city": "Lisbon",
+        }
 
 
 async def test_memory_commands_are_ephemeral(tmp_path: Path) -> None:
@@ -74,13 +77,13 @@ async def test_memory_commands_are_ephemeral(tmp_path: Path) -> None:
         assert complete.body["channel_id"] == "DU1"
         [uploaded] = bot.api.uploads.values()
         data = json.loads(uploaded)
-        assert data == await bot.chat.export(SlackBot.key("U1"))
+        assert data == await bot.chat.commands.export(SlackBot.key("U1"))
         assert "Lisbon" in uploaded.decode()
 
         forget = await bot.command("U1", "forget")
         assert forget.body["response_type"] == "ephemeral"
         assert forget.body["text"].startswith("Done. I erased")
-        assert await bot.chat.store.facts(SlackBot.key("U1")) == {}
+        assert (await bot.chat.store.memory(SlackBot.key("U1"))).facts() == {}
         # Nothing was said in the conversation itself.
         assert len(bot.api.of("chat.postMessage")) == posted
         reply = await bot.dm("U1", "What's my city?")
@@ -96,7 +99,7 @@ async def test_text_commands_in_a_dm(tmp_path: Path) -> None:
         await bot.sender.event(dm("U1", "!export"))
         await bot.api.wait_for("files.completeUploadExternal")
         [uploaded] = bot.api.uploads.values()
-        assert json.loads(uploaded) == await bot.chat.export(SlackBot.key("U1"))
+        assert json.loads(uploaded) == await bot.chat.commands.export(SlackBot.key("U1"))
         assert "Lisbon" in uploaded.decode()
 
 

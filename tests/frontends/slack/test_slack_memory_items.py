@@ -7,7 +7,7 @@ from pathlib import Path
 
 from slack_support import SlackBot, slack_bot
 
-from bot.memory import message_text
+from bot.core.domain import message_text
 
 
 def context_text(reply_body: dict) -> str:
@@ -24,7 +24,7 @@ async def test_a_note_is_listed_forgotten_alone_and_gone_from_history(tmp_path: 
         assert "note 3" in reply.body["text"]
         # The turn says what it changed and how to undo it with the slash command.
         assert "note 3: I'm vegetarian (new) · undo: /memory forget 3" in context_text(reply.body)
-        memory = await bot.chat.memory(key)
+        memory = await bot.chat.commands.memory(key)
         [note] = memory.notes()
         assert note.source is not None and note.source.frontend == "slack"
         assert note.source.ref is not None and note.source.ref.startswith("DU1/")
@@ -34,7 +34,7 @@ async def test_a_note_is_listed_forgotten_alone_and_gone_from_history(tmp_path: 
 
         forgot = (await bot.command("U1", "forget 3")).body["text"]
         assert forgot.startswith("Done. I forgot note 3 (I'm vegetarian)")
-        memory = await bot.chat.memory(key)
+        memory = await bot.chat.commands.memory(key)
         assert [i.kind for i in memory.items] == ["name", "city"]
         stored = " ".join(
             message_text(i) if "content" in i else str(i)
@@ -60,7 +60,7 @@ async def test_paused_memory_stores_nothing_and_says_so(tmp_path: Path) -> None:
         reply = await bot.dm("U1", "I moved to Porto")
         assert "Memory is paused" in reply.body["text"]
         assert await bot.chat.store.all_items(key) == before
-        assert (await bot.chat.memory(key)).facts() == {"name": "Ada", "city": "Lisbon"}
+        assert (await bot.chat.commands.memory(key)).facts() == {"name": "Ada", "city": "Lisbon"}
         listed = (await bot.command("U1", "")).body["text"]
         assert "paused" in listed.lower()
         resumed = (await bot.command("U1", "on")).body["text"]

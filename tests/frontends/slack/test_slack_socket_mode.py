@@ -13,8 +13,10 @@ from slack_api_server import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlackAPI,
 from slack_support import slack_settings
 
 from bot.core.chat import ChatService
+from bot.core.config import ChatConfig
 from bot.frontends.slack.app import slack_app, socket_mode
 from bot.memory import open_store
+from bot.models import select_model
 
 
 async def test_socket_mode_start_up_and_one_event(tmp_path: Path) -> None:
@@ -23,14 +25,13 @@ async def test_socket_mode_start_up_and_one_event(tmp_path: Path) -> None:
             tmp_path / "m.db", api, slack_app_token=APP_TOKEN, slack_signing_secret=None
         )
         async with open_store(settings) as store:
-            chat = ChatService.from_settings(store, settings)
+            chat = ChatService(store, select_model(settings), ChatConfig.from_settings(settings))
             async with slack_app(settings, chat) as app, socket_mode(app, APP_TOKEN):
                 envelope = await api.send_envelope(
                     events_api(dm("U1", "I'm Ada from Lisbon"), "Ev1")
                 )
                 [reply] = await api.wait_for("chat.postMessage")
                 await api.wait_until(lambda: {"envelope_id": envelope} in api.acks)
-            await chat.aclose()
     [opened] = api.of("apps.connections.open")
     assert opened.headers["Authorization"] == f"Bearer {APP_TOKEN}"
     assert reply.body["channel"] == "DU1"

@@ -13,9 +13,9 @@ from openai_server import FakeOpenAIServer, Reply
 from slack_api_server import FakeSlackAPI, dm
 from slack_support import SlackBot, slack_bot
 
+from bot.core.domain import message_text
 from bot.frontends.slack.render import MESSAGE_CHARS, WRITING, reply_messages
 from bot.frontends.slack.replies import EDIT_INTERVAL, PLACEHOLDER
-from bot.memory import message_text
 
 
 async def test_a_slow_answer_streams_into_one_message(tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from ....memory.items import MemorySource
+from ....core.domain import MemorySource
+from ....core.failures import ANSWER_FAILED
 from ..render import MESSAGE_LIMIT, NO_MENTIONS, split_message, turn_embed
 from ..users import user_key
 
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FAILED_REPLY = "Sorry, something went wrong while answering that. Please try again."
 # Seconds between edits of a channel's streamed answer (Discord allows about 5 edits / 5 s).
 EDIT_INTERVAL = 1.0
 WRITING = " …"
@@ -77,16 +77,17 @@ class ChatCog(commands.Cog, name="Chat"):
             # One bad message must not stop the next: log it, apologise, carry on.
             log.exception("answering message %s from %s failed", message.id, message.author.id)
             with contextlib.suppress(discord.HTTPException):
-                await message.channel.send(FAILED_REPLY, allowed_mentions=NO_MENTIONS)
+                await message.channel.send(ANSWER_FAILED, allowed_mentions=NO_MENTIONS)
 
     async def answer(self, message: discord.Message, text: str) -> None:
         """Run a turn for the author and send the reply (and what it stored)."""
-        prefix = self.bot.settings.command_prefix
         if not text:
             if message.attachments:
                 await self._send(message, [ATTACHMENTS_NOT_READ], None)
                 return
-            await self._send(message, [f"Yes? Say something, or try `{prefix}help`."], None)
+            await self._send(
+                message, [f"Yes? Say something, or try `{self.bot.syntax('help')}`."], None
+            )
             return
         progress = ProgressMessage(message, self._last_edit)
         async with typing_indicator(message.channel):
@@ -95,12 +96,13 @@ class ChatCog(commands.Cog, name="Chat"):
                 text,
                 on_text=progress.add,
                 source=MemorySource("discord", message.jump_url),
+                syntax=self.bot.syntax,
             )
         if not result.reply:
             return  # a throttled repeat: the user was already asked to slow down
         embed = None
         if self.bot.settings.show_turn_embed and result.ok and result.added:
-            embed = turn_embed(result.added, result.changes, command_prefix=prefix)
+            embed = turn_embed(result.added, result.changes, syntax=self.bot.syntax)
         chunks = split_message(result.reply) or ["(no answer)"]
         if progress.sent is not None:
             # The streamed preview becomes the first part of the final answer.

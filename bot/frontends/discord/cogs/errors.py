@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from ....core.commands import COMMAND_ACTIONS
 from ....core.failures import COMMAND_FAILED, storage_error
 from ..render import NO_MENTIONS
 
@@ -64,10 +63,7 @@ class ErrorsCog(commands.Cog, name="Errors"):
         original = getattr(error, "original", error)
         if storage_error(original) is not None:
             # Storage full or down: the chat service says so and logs it once per episode.
-            name = command.name if command else ""
-            return self.bot.chat.command_failure(
-                original, COMMAND_ACTIONS.get(name, "run that command")
-            )
+            return self.bot.chat.failures.command_failed(original, command.name if command else "")
         log.error(
             "command %s failed for user %s",
             command.qualified_name if command else "?",

@@ -15,7 +15,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from ....core.commands import HISTORY_PAGE_SIZE, MAX_PAGE
+from ....core.commands import MAX_PAGE
+from ....core.domain import parse_item_ref
 from ..render import NO_MENTIONS, history_embed, memory_embed, split_message
 from ..users import user_key
 
@@ -46,10 +47,8 @@ class MemoryCog(commands.Cog, name="Memory"):
         if not 1 <= page <= MAX_PAGE:
             # Discord enforces the slash option's range client-side only; never trust it.
             raise commands.RangeError(page, minimum=1, maximum=MAX_PAGE)
-        key = user_key(ctx.author)
-        _, stored = await self.bot.chat.history_view(key, page, HISTORY_PAGE_SIZE)
-        memory = await self.bot.chat.memory(key)
-        embed = history_embed(memory, stored, command_prefix=self.bot.settings.command_prefix)
+        view = await self.bot.chat.commands.history_view(user_key(ctx.author), page)
+        embed = history_embed(view, syntax=self.bot.syntax)
         await ctx.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @commands.hybrid_command(name="memory")
@@ -57,31 +56,32 @@ class MemoryCog(commands.Cog, name="Memory"):
     async def memory(self, ctx: Context, state: Literal["on", "off"] | None = None) -> None:
         """List what I remember about you, or pause (off) and resume (on) memory."""
         key = user_key(ctx.author)
+        commands_ = self.bot.chat.commands
         if state is not None:
-            text = await self.bot.chat.set_memory_paused(key, state == "off")
+            text = await commands_.set_paused(key, state == "off", self.bot.syntax)
             await ctx.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
             return
-        prefix = self.bot.settings.command_prefix
-        embed = memory_embed(await self.bot.chat.memory(key), command_prefix=prefix)
+        embed = memory_embed(await commands_.memory(key), syntax=self.bot.syntax)
         await ctx.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @commands.hybrid_command(name="forget")
     @app_commands.describe(item="One item to forget: its number, name or city (empty: all)")
     async def forget(self, ctx: Context, item: str | None = None) -> None:
         """Erase one item (a number, name or city), or everything I've stored about you."""
+        key = user_key(ctx.author)
         if item is not None and item.strip():
-            which = item.strip().lower().lstrip("#")
-            if which not in ("name", "city") and not (which.isascii() and which.isdigit()):
+            which = parse_item_ref(item)
+            if which is None:
                 raise commands.BadArgument("item must be a number, name or city")
-            change, text = await self.bot.chat.forget_item(user_key(ctx.author), which)
+            change, text = await self.bot.chat.commands.forget_item(key, which, self.bot.syntax)
             if change is not None:
-                log.info("forgot item %d of %s", change.number, user_key(ctx.author))
+                log.info("forgot item %d of %s", change.number, key)
             await ctx.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
             return
-        report, text = await self.bot.chat.forget(user_key(ctx.author))
+        report, text = await self.bot.chat.commands.forget(key)
         log.info(
             "forgot %s: %d history items, %d facts",
-            user_key(ctx.author),
+            key,
             report.history_items,
             len(report.facts),
         )
@@ -90,7 +90,7 @@ class MemoryCog(commands.Cog, name="Memory"):
     @commands.hybrid_command(name="export")
     async def export(self, ctx: Context) -> None:
         """Send you everything I've stored about you, as a JSON file."""
-        payload = (await self.bot.chat.export_json(user_key(ctx.author))).encode()
+        payload = (await self.bot.chat.commands.export_json(user_key(ctx.author))).encode()
         file = discord.File(io.BytesIO(payload), filename="memory-export.json")
         text = "Here is everything I've stored about you."
         if ctx.interaction is None and ctx.guild is not None:
@@ -112,7 +112,7 @@ class MemoryCog(commands.Cog, name="Memory"):
     async def help(self, ctx: Context) -> None:
         """What I can do, and how to talk to me."""
         lines = [
-            self.bot.chat.help_text(),
+            self.bot.chat.commands.help_text(self.bot.syntax),
             "",
             "DMs always work; in a server, @mention me or talk in a chat channel.",
             "Slash commands /memory, /history, /export, /forget and /help answer so only you "

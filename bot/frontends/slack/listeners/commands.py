@@ -1,16 +1,16 @@
 """`/memory`: what the bot keeps about you, answered so only you see it.
 
-Each subcommand maps onto the chat command of the same name (`/memory history 2` runs
-`!history 2`), so commands the core adds work here unchanged; `export` arrives as a file in a
-DM with the bot.
+Each subcommand is the chat command of the same name (`/memory history 2` is `history 2`), so
+commands the core adds work here unchanged; `/memory` alone (or `list`) and `/memory on|off`
+are the `memory` command. `export` arrives as a file in a DM with the bot.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from typing import TYPE_CHECKING, Any
 
+from ....core.syntax import Command
 from ..render import plain_messages
 from ..replies import EXPORT_FAILED, EXPORT_SENT, MEMORY_COMMAND, call
 from ..users import user_key
@@ -26,30 +26,17 @@ log = logging.getLogger(__name__)
 COMMAND = MEMORY_COMMAND
 
 
-def core_command(subcommand: str, prefix: str) -> str:
-    """The chat command a `/memory` subcommand runs: `/memory` (or `list`) and
-    `/memory on|off` are `!memory` and `!memory on|off`; any other is `!<subcommand>`
-    (`/memory forget city` runs `!forget city`)."""
-    words = subcommand.split()
-    if not words or words[0].lower() == "list":
-        return f"{prefix}memory"
-    if words[0].lower() in ("on", "off"):
-        return f"{prefix}memory {subcommand}"
-    return prefix + subcommand
-
-
-def slash_text(text: str, prefix: str) -> str:
-    """The core's wording with `!history` written as `/memory history` (and `!memory` as
-    `/memory`). Only unindented lines (help, usage, errors) are rewritten: indented ones
-    quote stored text."""
-    pattern = re.compile(rf"(?<![\w/]){re.escape(prefix)}(?:(memory)\b|(?=[a-z]))")
-
-    def slash(match: re.Match[str]) -> str:
-        return COMMAND if match.group(1) else f"{COMMAND} "
-
-    return "\n".join(
-        line if line.startswith(" ") else pattern.sub(slash, line) for line in text.split("\n")
-    )
+def subcommand(text: str) -> Command:
+    """The chat command a `/memory` subcommand is: `/memory` (or `list`) and
+    `/memory on|off` are `memory` and `memory on|off`; any other is itself
+    (`/memory forget city` is `forget city`)."""
+    name, _, argument = " ".join(text.split()).partition(" ")
+    name = name.lower()
+    if name in ("", "list"):
+        return Command("memory", argument)
+    if name in ("on", "off"):
+        return Command("memory", f"{name} {argument}".strip())
+    return Command(name, argument)
 
 
 def register(app: AsyncApp, slack_chat: SlackChat) -> None:
@@ -64,15 +51,14 @@ def register(app: AsyncApp, slack_chat: SlackChat) -> None:
         """(list) · on|off · forget [item] · history [page] · export · help: your memory,
         shown only to you."""
         await ack()  # Slack wants this within 3 s; the work follows
-        subcommand = " ".join(str(command.get("text", "")).split())
+        wanted = subcommand(str(command.get("text", "")))
         user_id = command["user_id"]
         key = user_key(context.team_id, user_id)
-        if subcommand.split()[:1] == ["export"]:
+        if wanted.name == "export":
             sent = await slack_chat.send_export(client, user_key=key, user_id=user_id)
             text = EXPORT_SENT if sent else EXPORT_FAILED
         else:
-            reply = await slack_chat.chat.handle(key, core_command(subcommand, slack_chat.prefix))
-            text = slash_text(reply.text, slack_chat.prefix)
+            text = await slack_chat.chat.commands.run(key, wanted, slack_chat.syntax)
         for message in plain_messages(text):
             response = await call("response_url", respond(response_type="ephemeral", **message))
             if response is not None and response.status_code != 200:

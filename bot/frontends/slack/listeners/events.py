@@ -11,7 +11,8 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from ....memory import MemorySource
+from ....core.domain import MemorySource
+from ....core.failures import ANSWER_FAILED
 from ..render import plain_messages
 from ..replies import Where, call
 from ..users import user_key
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
     from ..replies import SlackChat
 
 log = logging.getLogger(__name__)
-
-FAILED_REPLY = "Sorry, something went wrong while answering that. Please try again."
 
 
 def incoming_text(text: str, bot_user_id: str | None) -> str:
@@ -78,7 +77,7 @@ def register(app: AsyncApp, slack_chat: SlackChat) -> None:
         except Exception:
             # One bad message must not stop the next: log it, apologise, carry on.
             log.exception("answering Slack message %s from %s failed", event.get("ts"), user_id)
-            for message in plain_messages(FAILED_REPLY):
+            for message in plain_messages(ANSWER_FAILED):
                 await call(
                     "chat.postMessage",
                     client.chat_postMessage(

@@ -1,11 +1,11 @@
 """A real, throw-away PostgreSQL server for the tests.
 
-`pg_server` (session scope) finds the PostgreSQL binaries (`make test-deps`, run by
-`make test`, installs them when missing: tests/pg_install.py), creates a cluster under a fresh
-temp directory with `initdb`, and starts it listening only on 127.0.0.1 (a free port, password
-auth) and on a Unix socket inside that directory (trust). It is stopped (`pg_ctl stop -m fast`)
-and deleted at the end. `pg_url` (function scope) creates an empty database per test and yields its
-`postgresql+asyncpg://` URL; the database is dropped after the test.
+`pg_server` (session scope) finds the PostgreSQL binaries (`make test-deps`, run by `make
+test`, installs them when missing: tests/support/pg_install.py), creates a cluster under a
+fresh temp directory with `initdb`, and starts it listening only on 127.0.0.1 (a free port,
+password auth) and on a Unix socket inside that directory (trust). It is stopped (`pg_ctl stop
+-m fast`) and deleted at the end. `pg_url` (function scope) creates an empty database per test
+and yields its `postgresql+asyncpg://` URL; the database is dropped after the test.
 
 PostgreSQL refuses to run as root, so as root the cluster belongs to an unprivileged user (the
 `postgres` user of the Debian package, else a `pgtest` system user created here) and its
@@ -16,8 +16,7 @@ could install it), except when the environment variable CI is "true": there they
 never passes without the server.
 
 PG_BINDIR names the directory of initdb/pg_ctl/postgres/psql when they are somewhere unusual.
-Use from a test module or conftest.py: ``from pg_server import pg_server, pg_url``.
-"""
+Use from a test module or conftest.py: ``from pg_server import pg_server, pg_url``."""
 
 from __future__ import annotations
 
@@ -139,7 +138,7 @@ class PostgresServer:
             self.watchdog.wait(10)
 
 
-# --- finding PostgreSQL (installing it is `make test-deps`: tests/pg_install.py) -----------
+# --- finding PostgreSQL (installing it: `make test-deps`, tests/support/pg_install.py) ---
 
 
 def ensure_bindir() -> Path:

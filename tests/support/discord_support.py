@@ -20,7 +20,8 @@ from agents import Model
 from discord.ext.test import backend
 from discord.webhook.async_ import AsyncWebhookAdapter
 
-from bot.frontends.discord.bot import MemoryBot, create_bot
+from bot.app import create_bot
+from bot.frontends.discord.bot import MemoryBot
 from bot.settings import Settings
 
 NO_PING: dict[str, Any] = {"parse": []}

@@ -1,4 +1,5 @@
-"""Running an operation to its end even when its caller is cancelled; driver error text."""
+"""Running an operation to its end even when its caller is cancelled: a commit or an unlock
+cut off halfway would leave the database in a state nobody asked for."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import logging
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from sqlalchemy.exc import DBAPIError
-
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
@@ -16,7 +15,7 @@ _T = TypeVar("_T")
 
 async def finish(operation: Awaitable[_T]) -> _T:
     """Run `operation` to the end even if the caller is cancelled, then re-raise the
-    cancellation: a commit or unlock must not be cut off halfway."""
+    cancellation."""
     task = asyncio.ensure_future(operation)
     cancelled: asyncio.CancelledError | None = None
     while not task.done():
@@ -29,8 +28,3 @@ async def finish(operation: Awaitable[_T]) -> _T:
             log.warning("operation failed while cancelled", exc_info=task.exception())
         raise cancelled
     return task.result()
-
-
-def driver_message(exc: BaseException) -> str:
-    """The driver's own error text (empty for errors that did not come from the driver)."""
-    return str(exc.orig).lower() if isinstance(exc, DBAPIError) else ""

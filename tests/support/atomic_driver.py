@@ -6,22 +6,24 @@ import asyncio
 import sys
 from multiprocessing.connection import Connection
 
+from chat_support import make_service
+
+from bot.core.domain import UserKey
+
 
 def run_turns(db_path: str, worker: int, ready: Connection) -> None:
     from agents import set_tracing_disabled
 
-    from bot.core.agent import offline_model
-    from bot.core.chat import ChatService
     from bot.memory import SqlMemoryStore
 
     set_tracing_disabled(True)
 
     async def main() -> None:
         async with SqlMemoryStore(db_path) as store:
-            service = ChatService(store, offline_model())
+            service = make_service(store)
             n = 0
             while True:
-                users = [f"console:w{worker}u{(n + k) % 5}" for k in range(3)]
+                users = [UserKey("console", f"w{worker}u{(n + k) % 5}") for k in range(3)]
                 texts = [
                     f"My name is Ann{'abcdefghij'[n % 10]} and I live in Lisbon",
                     "What's my city?",

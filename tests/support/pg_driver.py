@@ -29,6 +29,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from chat_support import make_service
+
+from bot.core.domain import UserKey
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 CITIES = ("Lisbon", "Porto", "Braga", "Faro", "Evora", "Coimbra", "Aveiro", "Viseu")
@@ -45,8 +49,8 @@ def user_name(n: int) -> str:
     return "Ann" + letters
 
 
-def user_key(n: int) -> str:
-    return f"console:user{n}"
+def user_key(n: int) -> UserKey:
+    return UserKey("console", f"user{n}")
 
 
 def user_city(n: int) -> str:
@@ -138,8 +142,6 @@ async def main(argv: list[str]) -> None:
 
     from agents import set_tracing_disabled
 
-    from bot.core.agent import offline_model
-    from bot.core.chat import ChatService
     from bot.memory import SqlMemoryStore
 
     set_tracing_disabled(True)
@@ -155,11 +157,11 @@ async def main(argv: list[str]) -> None:
             await store.migrate()
         elif args.mode == "same-user":
             model = counting_model(args.turns, args.tag)
-            service = ChatService(store, model, history_window=10 * args.turns)
-            ok, errors = await same_user(service, args.user, args.turns, args.tag)
+            service = make_service(store, model, history_window=10 * args.turns)
+            ok, errors = await same_user(service, UserKey.parse(args.user), args.turns, args.tag)
             model.assert_complete()
         else:
-            service = ChatService(store, offline_model(), max_queued_per_user=args.count)
+            service = make_service(store, max_queued_per_user=args.count)
             users = range(args.first, args.first + args.count * args.step, args.step)
             ok, errors = await many_users(service, users)
         elapsed = time.perf_counter() - started

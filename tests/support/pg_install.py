@@ -1,12 +1,12 @@
 """`make test-deps`: PostgreSQL for the PostgreSQL tests, installed only visibly.
 
-The PostgreSQL tests (tests/pg_server.py) start a throw-away server from the PostgreSQL
-programs on this machine. When there are none, `python tests/pg_install.py` says what it will
-install and why, then installs Debian's `postgresql` package with apt-get (as root, or through
-passwordless sudo). A user who cannot install it gets one line saying the PostgreSQL tests will
-be skipped; under CI=true that is an error instead, as the tests would fail there anyway.
-PG_INSTALL=0 turns installing off; PG_BINDIR names programs installed somewhere unusual.
-"""
+The PostgreSQL tests (tests/support/pg_server.py) start a throw-away server from the PostgreSQL
+programs on this machine. When there are none, `python tests/support/pg_install.py` says what
+it will install and why, then installs Debian's `postgresql` package with apt-get (as root, or
+through passwordless sudo). A user who cannot install it gets one line saying the PostgreSQL
+tests will be skipped; under CI=true that is an error instead, as the tests would fail there
+anyway. PG_INSTALL=0 turns installing off; PG_BINDIR names programs installed somewhere
+unusual."""
 
 from __future__ import annotations
 

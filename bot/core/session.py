@@ -8,7 +8,8 @@ from agents import TResponseInputItem
 from agents.memory import SessionABC, SessionSettings
 
 if TYPE_CHECKING:
-    from .contract import MemoryStore
+    from .domain import UserKey
+    from .store import MemoryStore
 
 
 class TurnSession(SessionABC):
@@ -19,9 +20,10 @@ class TurnSession(SessionABC):
     transaction on success; on failure it is dropped, so history is as it was before the turn.
     """
 
-    def __init__(self, store: MemoryStore, user_key: str, user_turns: int) -> None:
-        self.session_id = user_key
+    def __init__(self, store: MemoryStore, user: UserKey, user_turns: int) -> None:
+        self.session_id = str(user)
         self.session_settings = SessionSettings()
+        self._user = user
         self._store = store
         self._user_turns = user_turns
         self._history: list[TResponseInputItem] | None = None
@@ -30,7 +32,7 @@ class TurnSession(SessionABC):
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
         if self._history is None:
             # Read once per turn: the turn lock keeps stored history unchanged meanwhile.
-            self._history = await self._store.recent_items(self.session_id, self._user_turns)
+            self._history = await self._store.recent_items(self._user, self._user_turns)
         items = self._history + self.pending
         return items if limit is None else items[-limit:] if limit > 0 else []
 

@@ -1,10 +1,12 @@
-"""Shared memory types and helpers for the SDK's stored items (no storage here)."""
+"""The domain: whose memory (`UserKey`), what is remembered (items, changes), what a store
+returns (history pages, commit results, forget reports). No storage and no front end here;
+`memory/` stores these types and front ends render them."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from agents import TResponseInputItem
@@ -12,6 +14,31 @@ from agents import TResponseInputItem
 FACT_NAMES = ("name", "city")
 MAX_NOTE_CHARS = 200
 MAX_NOTES = 50
+
+
+def utc_now() -> datetime:
+    """This moment in UTC, to the second: the timestamps memory keeps."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass(frozen=True, order=True)
+class UserKey:
+    """Whose memory: a front end and the person's id there. Stored as its text,
+    `discord:<id>`, `slack:<team>:<user>`, `console:<id>` (the SDK's session id), so the same
+    person on two platforms is two memories."""
+
+    frontend: str
+    id: str
+
+    def __str__(self) -> str:
+        # A key with no front end (written by other software) is its id alone.
+        return f"{self.frontend}:{self.id}" if self.frontend else self.id
+
+    @classmethod
+    def parse(cls, text: str) -> UserKey:
+        """The key a stored text stands for: `str(UserKey.parse(text)) == text`."""
+        frontend, sep, rest = text.partition(":")
+        return cls(frontend, rest) if sep else cls("", text)
 
 
 @dataclass(frozen=True)
@@ -73,10 +100,10 @@ class UserMemory:
 
     def find(self, which: str) -> MemoryItem | None:
         """The item `which` names: "name", "city", or its number (as text)."""
-        which = which.strip().lower().lstrip("#")
+        ref = parse_item_ref(which)
         for item in self.items:
-            if (which in FACT_NAMES and item.kind == which) or (
-                which.isdigit() and item.number == int(which)
+            if ref is not None and (
+                item.kind == ref if ref in FACT_NAMES else item.number == int(ref)
             ):
                 return item
         return None
@@ -158,6 +185,15 @@ class CommitResult:
     stored: bool = True
     changes: list[AppliedChange] = field(default_factory=list)
     items: list[TResponseInputItem] = field(default_factory=list)  # as stored (redacted)
+
+
+def parse_item_ref(text: str) -> str | None:
+    """The item a person names in `forget <item>`: "name", "city" or a number (as text);
+    None when it names none of them."""
+    which = text.strip().lower().lstrip("#")
+    if which in FACT_NAMES or (which.isascii() and which.isdigit()):
+        return which
+    return None
 
 
 def is_user_message(item: Mapping[str, Any]) -> bool:

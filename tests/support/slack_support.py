@@ -21,8 +21,11 @@ from slack_api_server import (
 )
 
 from bot.core.chat import ChatService
+from bot.core.config import ChatConfig
+from bot.core.domain import UserKey
 from bot.frontends.slack.app import serve_http, slack_app
 from bot.memory import open_store
+from bot.models import select_model
 from bot.settings import Settings
 
 
@@ -47,8 +50,8 @@ class SlackBot:
     settings: Settings
 
     @staticmethod
-    def key(user: str) -> str:
-        return f"slack:{TEAM_ID}:{user}"
+    def key(user: str) -> UserKey:
+        return UserKey("slack", f"{TEAM_ID}:{user}")
 
     async def dm(self, user: str, text: str, **fields: Any) -> Call:
         """A DM to the bot; returns the reply's chat.postMessage once it reached Slack."""
@@ -81,8 +84,9 @@ async def slack_bot(
         settings = slack_settings(db, api, **overrides)
         if chat is None:
             store = await stack.enter_async_context(open_store(settings))
-            chat = ChatService.from_settings(store, settings, model)
-            stack.push_async_callback(chat.aclose)
+            chat = ChatService(
+                store, model or select_model(settings), ChatConfig.from_settings(settings)
+            )
         app = await stack.enter_async_context(slack_app(settings, chat))
         url = await stack.enter_async_context(serve_http(app, host="127.0.0.1", port=0))
         sender = SignedSender(url)

@@ -1,0 +1,79 @@
+"""Which model answers (part of the wiring): the offline model unless a key or a base URL is
+configured, else OpenAI's Responses or Chat Completions API through one HTTP client, which
+whoever opens it (`opened_model`) closes."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from agents import Model
+from agents.models.openai_chatcompletions import OpenAIChatCompletionsModel
+from agents.models.openai_responses import OpenAIResponsesModel
+from openai import AsyncOpenAI
+
+from .core.tools import forget_memory, read_facts, remember, save_facts
+from .offline.model import MemoryTools, OfflineModel
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
+DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
+
+
+def offline_model(command_prefix: str = "!") -> OfflineModel:
+    """The offline model, calling the core's memory tools by their names (as a real model
+    learns them from the request)."""
+    names = MemoryTools(
+        save=save_facts.name,
+        read=read_facts.name,
+        remember=remember.name,
+        forget=forget_memory.name,
+    )
+    return OfflineModel(names, command_prefix)
+
+
+def make_client(settings: Settings) -> AsyncOpenAI:
+    """The HTTP client for the configured model server (retries are the runner's job)."""
+    return AsyncOpenAI(
+        # OpenAI-compatible servers (Ollama, vLLM, LM Studio) often need no key; the client
+        # insists on one, so a placeholder stands in.
+        api_key=(
+            settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
+        ),
+        base_url=settings.openai_base_url,
+        timeout=settings.model_timeout_s,
+        max_retries=0,
+    )
+
+
+def select_model(settings: Settings, client: AsyncOpenAI | None = None) -> Model:
+    """The model the settings ask for: offline unless a key or base URL is configured."""
+    if settings.use_offline_model:
+        return offline_model(settings.command_prefix)
+    client = client or make_client(settings)
+    name = settings.bot_model or DEFAULT_OPENAI_MODEL
+    if settings.model_api == "chat_completions":
+        return OpenAIChatCompletionsModel(model=name, openai_client=client)
+    return OpenAIResponsesModel(model=name, openai_client=client)
+
+
+@contextlib.asynccontextmanager
+async def opened_model(settings: Settings) -> AsyncIterator[Model]:
+    """The model the settings ask for; its HTTP client (if any) is closed on exit."""
+    if settings.use_offline_model:
+        yield offline_model(settings.command_prefix)
+        return
+    async with make_client(settings) as client:
+        yield select_model(settings, client)
+
+
+def describe_model(settings: Settings) -> str:
+    """A log-safe description of the model in use (never the key)."""
+    if settings.use_offline_model:
+        return "offline model (no network)"
+    name = settings.bot_model or DEFAULT_OPENAI_MODEL
+    api = "Chat Completions" if settings.model_api == "chat_completions" else "Responses API"
+    endpoint = settings.openai_base_url or "OpenAI"
+    return f"{name} via {api} at {endpoint}"
