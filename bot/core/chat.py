@@ -69,6 +69,14 @@ class Reply:
     changes: list[AppliedChange] = field(default_factory=list)
 
 
+def read_at(context: UserContext, session: TurnSession) -> int | None:
+    """The erase generation a turn read the person's memory and history at: the older of
+    the two reads (an erase between them must stop the turn landing too)."""
+    memory = context.stored.generation if context.stored is not None else None
+    seen = [g for g in (session.generation, memory) if g is not None]
+    return min(seen) if seen else None
+
+
 class ChatService:
     """Runs turns: each user's in arrival order, users in parallel; the agent run within the
     turn's time limit, then one all-or-nothing commit of what it added and changed."""
@@ -135,7 +143,11 @@ class ChatService:
                         # The last progress edit lands before the caller shows the answer.
                         await feed.stop()
                     committed = await self.store.commit_turn(
-                        user, bounded_items(items), context.changes, source=source
+                        user,
+                        bounded_items(items),
+                        context.changes,
+                        source=source,
+                        generation=read_at(context, session),
                     )
             except Exception as exc:
                 if feed is not None:

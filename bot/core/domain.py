@@ -52,12 +52,24 @@ class HistoryPage:
 
 
 @dataclass(frozen=True)
+class HistoryWindow:
+    """The newest turns of a person's history, and the erase generation they were read at
+    (None when there were none to read)."""
+
+    items: list[TResponseInputItem]
+    generation: int | None = None
+
+
+@dataclass(frozen=True)
 class ForgetReport:
-    """What `forget` erased."""
+    """What `forget` erased. `pending` is None once the erased text is gone from the
+    database's files too; otherwise it says why that is still to come (it is retried until
+    done, across restarts)."""
 
     history_items: int
     facts: dict[str, str]
     notes: list[str] = field(default_factory=list)
+    pending: str | None = None
 
     @property
     def empty(self) -> bool:
@@ -91,6 +103,9 @@ class UserMemory:
     items: list[MemoryItem]
     paused: bool = False
     next_number: int = 1
+    # Counts this person's erasures: a turn that read their memory at one generation is
+    # not stored at another (an erase happened meanwhile, perhaps in another process).
+    generation: int = 0
 
     def facts(self) -> dict[str, str]:
         return {i.kind: i.value for i in self.items if i.kind in FACT_NAMES}
@@ -118,6 +133,9 @@ class MemoryChange:
     kind: str = "note"
     value: str = ""
     number: int | None = None
+    # The value as the model gave it, before it was cleaned and cut: a written form that
+    # forgetting the item must also erase.
+    raw: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +148,7 @@ class AppliedChange:
     value: str
     previous: str | None = None  # set: the value it replaced
     redacted: int = 0  # forget: stored history items the value was removed from
+    pending: str | None = None  # forget: as ForgetReport.pending
 
 
 def same_note(a: str, b: str) -> bool:
@@ -174,8 +193,30 @@ def plan_changes(
         number, next_number = next_number, next_number + 1
         items[number] = MemoryItem(number, change.kind, change.value, stamp, stamp, source)
         applied.append(AppliedChange(change.action, change.kind, number, change.value))
-    after = UserMemory(sorted(items.values(), key=lambda i: i.number), memory.paused, next_number)
+    after = UserMemory(
+        sorted(items.values(), key=lambda i: i.number),
+        memory.paused,
+        next_number,
+        memory.generation,
+    )
     return after, applied
+
+
+def written_forms(after: UserMemory, changes: list[MemoryChange]) -> list[tuple[int, str]]:
+    """(item number, text) for every form in which `changes` wrote an item's value: the value
+    as stored and as the model gave it, for the item it now belongs to in `after` (a
+    duplicate note's forms belong to the note it repeats). Forgetting an item erases them."""
+    forms: list[tuple[int, str]] = []
+    for change in changes:
+        if change.action == "forget":
+            continue
+        for item in after.items:
+            if item.kind == change.kind and (
+                change.action == "set" or same_note(item.value, change.value)
+            ):
+                forms += [(item.number, text) for text in (change.value, change.raw) if text]
+                break
+    return forms
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import openai
 from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError
 
-from .store import StoreError, StoreFull
+from .store import ErasedDuringTurn, StoreError, StoreFull
 
 if TYPE_CHECKING:
     from .domain import UserKey
@@ -27,6 +27,7 @@ OPERATORS_PROBLEM = "That's for the bot's operator to fix, not you"
 STORAGE_FULL = "storage_full"
 STORAGE_FAILED = "storage_unavailable"
 STORAGE_KINDS = frozenset({STORAGE_FULL, STORAGE_FAILED})
+ERASED_MEANWHILE = "erased_meanwhile"
 SDK_LOGGER = "openai.agents"
 # What a failed command was trying to do, for its one-sentence answer.
 COMMAND_ACTIONS = {
@@ -184,6 +185,12 @@ def classify_failure(exc: BaseException, *, timeout_s: float | None = None) -> F
             "bad_request",
             f"Sorry, the model service rejected this request as invalid. {NOTHING_STORED}",
         )
+    if isinstance(exc, ErasedDuringTurn):
+        return Failure(
+            ERASED_MEANWHILE,
+            "Your memory was erased while I was answering this message, so I kept nothing of "
+            "it, not even my answer. Please send it again if you like.",
+        )
     stored = storage_error(exc)
     if isinstance(stored, StoreFull):
         return Failure(
@@ -234,6 +241,9 @@ class FailureLog:
             return
         if failure.kind == "internal":
             log.error("turn for %s failed; nothing was stored", user, exc_info=exc)
+            return
+        if failure.kind == ERASED_MEANWHILE:
+            log.info("turn for %s not stored: their memory was erased while it ran", user)
             return
         log.warning(
             "turn for %s failed: %s (%s); nothing was stored",

@@ -115,6 +115,15 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'s' if count != 1 else ''}"
 
 
+def _pending(pending: str | None) -> str:
+    """What the person is told when the erased text has not left the memory file yet."""
+    return (
+        f" It is gone from my memory; the memory file itself still holds it: {pending}."
+        if pending
+        else ""
+    )
+
+
 def render_forget(report: ForgetReport) -> str:
     """What `!forget` says it erased."""
     if report.empty:
@@ -126,7 +135,12 @@ def render_forget(report: ForgetReport) -> str:
         )
     if report.notes:
         parts.append(_plural(len(report.notes), "note"))
-    return "Done. I erased " + " and ".join(parts) + ". I no longer remember anything about you."
+    return (
+        "Done. I erased "
+        + " and ".join(parts)
+        + ". I no longer remember anything about you."
+        + _pending(report.pending)
+    )
 
 
 def render_memory(memory: UserMemory, syntax: CommandSyntax) -> str:
@@ -149,20 +163,22 @@ def render_memory(memory: UserMemory, syntax: CommandSyntax) -> str:
     return "\n".join(lines)
 
 
-def _undo(change: AppliedChange, syntax: CommandSyntax) -> str:
+def _erase_hint(change: AppliedChange, syntax: CommandSyntax, what: str) -> str:
     which = change.kind if change.kind != "note" else str(change.number)
-    return f"undo: {syntax('forget', which)}"
+    return f"{syntax('forget', which)} erases {what}"
 
 
 def describe_change(change: AppliedChange, syntax: CommandSyntax) -> str:
-    """One line per memory change of a turn: what changed, and how to undo it."""
+    """One line per memory change of a turn: what changed, and how to erase it (forgetting
+    a corrected item erases the value it had before too)."""
     label = change.kind if change.kind != "note" else f"note {change.number}"
     if change.action == "forget":
         return f"forgot {label} ({_clip(change.value, 100)})"
     if change.previous is not None:
         was = _clip(change.previous, 100)
-        return f"{label}: {_clip(change.value, 200)} (was {was}) · {_undo(change, syntax)}"
-    return f"{label}: {_clip(change.value, 200)} (new) · {_undo(change, syntax)}"
+        hint = _erase_hint(change, syntax, "both")
+        return f"{label}: {_clip(change.value, 200)} (was {was}) · {hint}"
+    return f"{label}: {_clip(change.value, 200)} (new) · {_erase_hint(change, syntax, 'it')}"
 
 
 def render_changes(changes: Sequence[AppliedChange], syntax: CommandSyntax) -> str:
@@ -177,8 +193,12 @@ def render_item_forgotten(change: AppliedChange | None, which: str, syntax: Comm
     """What `forget <item>` says it erased."""
     if change is None:
         return f"There is no item {which} in your memory. {syntax('memory')} lists what I remember."
-    label = f"your {change.kind}" if change.kind != "note" else f"note {change.number}"
-    return (
-        f"Done. I forgot {label} ({_clip(change.value)}) and removed it from "
-        f"{_plural(change.redacted, 'stored history item')}."
-    )
+    if change.kind == "note":
+        what = f"note {change.number} ({_clip(change.value)}) and removed it"
+    else:
+        what = (
+            f"your {change.kind} ({_clip(change.value)}) and any {change.kind} you gave me "
+            "before it, and removed them"
+        )
+    stored = _plural(change.redacted, "stored history item")
+    return f"Done. I forgot {what} from {stored}." + _pending(change.pending)

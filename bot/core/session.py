@@ -28,11 +28,14 @@ class TurnSession(SessionABC):
         self._user_turns = user_turns
         self._history: list[TResponseInputItem] | None = None
         self.pending: list[TResponseInputItem] = []
+        # The erase generation the history was read at (None: nothing was read).
+        self.generation: int | None = None
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
         if self._history is None:
             # Read once per turn: the turn lock keeps stored history unchanged meanwhile.
-            self._history = await self._store.recent_items(self._user, self._user_turns)
+            window = await self._store.recent_items(self._user, self._user_turns)
+            self._history, self.generation = window.items, window.generation
         items = self._history + self.pending
         return items if limit is None else items[-limit:] if limit > 0 else []
 

@@ -14,6 +14,7 @@ from .domain import (
     CommitResult,
     ForgetReport,
     HistoryPage,
+    HistoryWindow,
     MemoryChange,
     MemorySource,
     UserKey,
@@ -29,6 +30,11 @@ class StoreError(Exception):
 class StoreFull(StoreError):
     """The disk or database is full: nothing new can be stored until the operator frees
     space. Reads still work."""
+
+
+class ErasedDuringTurn(Exception):
+    """The person's memory was erased (here or by another process sharing the database)
+    after this turn read it: the turn is not stored, so nothing erased can come back."""
 
 
 class MemoryStore(Protocol):
@@ -54,8 +60,9 @@ class MemoryStore(Protocol):
         user's turns in order across processes sharing the database."""
         ...
 
-    async def recent_items(self, user: UserKey, user_turns: int) -> list[TResponseInputItem]:
-        """The newest `user_turns` turns of history, each whole, starting at a user message."""
+    async def recent_items(self, user: UserKey, user_turns: int) -> HistoryWindow:
+        """The newest `user_turns` turns of history, each whole, starting at a user message,
+        with the erase generation they were read at."""
         ...
 
     async def commit_turn(
@@ -65,10 +72,13 @@ class MemoryStore(Protocol):
         changes: Sequence[MemoryChange] = (),
         *,
         source: MemorySource | None = None,
+        generation: int | None = None,
     ) -> CommitResult:
         """Store one finished turn: its history items and memory changes, in one
         transaction; while memory is paused, nothing but forgetting. `source` (default: the
-        key's front end) is kept with each item the turn saves."""
+        key's front end) is kept with each item the turn saves. With `generation` (what the
+        turn read its memory at), raises `ErasedDuringTurn` and stores nothing when the
+        person's memory has been erased since."""
         ...
 
     async def memory(self, user: UserKey) -> UserMemory:
@@ -80,7 +90,8 @@ class MemoryStore(Protocol):
         ...
 
     async def forget_item(self, user: UserKey, which: str) -> AppliedChange | None:
-        """Erase one item ("name", "city" or its number) and its value from stored history."""
+        """Erase one item ("name", "city" or its number): every value it ever had, in every
+        written form, from stored history and the other items too."""
         ...
 
     async def history_page(self, user: UserKey, page: int, per_page: int) -> HistoryPage:
@@ -96,5 +107,6 @@ class MemoryStore(Protocol):
         ...
 
     async def forget(self, user: UserKey) -> ForgetReport:
-        """Erase the user's history and memory in one transaction; report what was erased."""
+        """Erase the user's history and memory: unreadable at once (one short transaction),
+        gone from the files when `ForgetReport.pending` is None; report what was erased."""
         ...

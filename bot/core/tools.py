@@ -29,6 +29,7 @@ from .domain import (
     utc_now,
 )
 from .syntax import CommandSyntax
+from .text import without_surrogates
 
 if TYPE_CHECKING:
     from .store import MemoryStore
@@ -106,7 +107,9 @@ async def save_facts(
     for fact, raw in (("name", name), ("city", city)):
         value = clean_fact_value(raw) if raw is not None else ""
         if value:
-            ctx.context.changes.append(MemoryChange("set", kind=fact, value=value))
+            ctx.context.changes.append(
+                MemoryChange("set", kind=fact, value=value, raw=without_surrogates(raw))
+            )
             saved[fact] = value
     if not saved:
         return _dumps({"saved": {}, "error": "no name or city given"})
@@ -161,7 +164,9 @@ async def remember(ctx: RunContextWrapper[UserContext], note: str) -> str:
                 f"note first with {ctx.context.syntax('forget', '<number>')}",
             }
         )
-    ctx.context.changes.append(MemoryChange("add", kind="note", value=text))
+    ctx.context.changes.append(
+        MemoryChange("add", kind="note", value=text, raw=without_surrogates(note))
+    )
     return _dumps({"remembered": {"number": memory.next_number, "note": text}})
 
 

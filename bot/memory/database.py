@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,8 @@ class Database:
         self._opened = False
         self._closed = False
         self._open_lock = asyncio.Lock()
+        # Called once the database is open (the store resumes owed erase work there).
+        self.on_open: Callable[[], None] = lambda: None
 
     @property
     def engine(self) -> AsyncEngine:
@@ -61,6 +63,7 @@ class Database:
                 await self.backend.engine.dispose()
                 raise
             self._opened = True
+        self.on_open()
 
     async def migrate(self) -> None:
         """Check that existing tables are ours, then apply pending migration steps; safe from
@@ -108,12 +111,14 @@ class Database:
             yield conn
 
     @contextlib.asynccontextmanager
-    async def writing(self, lock_user: str | None = None) -> AsyncIterator[AsyncConnection]:
+    async def writing(
+        self, lock_user: str | None = None, *, background: bool = False
+    ) -> AsyncIterator[AsyncConnection]:
         """A write transaction, committed when the block ends; with `lock_user`, it first
         waits for a turn of that user in another process (PostgreSQL; cancellable while it
-        waits: nothing is written yet)."""
+        waits: nothing is written yet). `background` work yields to waiting writers."""
         await self.ready()
-        async with self.errors(), self.backend.write() as conn:
+        async with self.errors(), self.backend.write(background=background) as conn:
             if lock_user is not None:
                 await self.backend.lock_user(conn, lock_user)
             yield conn

@@ -11,9 +11,10 @@ from agents import TResponseInputItem
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..core.domain import HistoryPage, is_user_message
+from ..core.domain import HistoryPage, HistoryWindow, is_user_message
 from . import positions
 from .schema import agent_messages
+from .visible import generation, visible
 
 # Items per read when a whole history is read (export): each page is its own short read.
 READ_PAGE = 500
@@ -31,10 +32,11 @@ def decode(rows: Sequence[Any]) -> list[TResponseInputItem]:
 
 
 # The window, newest first, a chunk at a time (module-level, so each is compiled once; see
-# `Backend.run`): the first chunk, then the chunks before the oldest id seen so far.
+# `Backend.run`): the first chunk, then the chunks before the oldest id seen so far. Each row
+# carries the erase generation the read saw.
 _NEWEST = (
-    select(_messages.id, _messages.message_data)
-    .where(_messages.session_id == bindparam("user"))
+    select(_messages.id, _messages.message_data, generation(bindparam("user")))
+    .where(visible(bindparam("user")))
     .order_by(_messages.id.desc())
     .limit(bindparam("chunk"))
 )
@@ -43,30 +45,33 @@ _OLDER = _NEWEST.where(_messages.id < bindparam("before"))
 
 async def newest_turns(
     conn: AsyncConnection, user_key: str, user_turns: int, run: positions.Run
-) -> list[TResponseInputItem]:
+) -> HistoryWindow:
     """The newest `user_turns` turns, each whole, starting at a user message."""
     chunk = max(8, user_turns * 6)
     newest_first: list[TResponseInputItem] = []
     starts = 0
     before: int | None = None
+    seen: int | None = None  # the erase generation of the first read
     while True:
         params = {"user": user_key, "chunk": chunk}
         if before is None:
             rows = await run(conn, _NEWEST, params)
         else:
             rows = await run(conn, _OLDER, {**params, "before": before})
-        for item in decode([(data,) for _, data in rows]):
+        if rows and seen is None:
+            seen = rows[0][2]
+        for item in decode([(row[1],) for row in rows]):
             newest_first.append(item)
             starts += is_user_message(item)
             if starts == user_turns:
-                return newest_first[::-1]
+                return HistoryWindow(newest_first[::-1], seen)
         if len(rows) < chunk:
             break
         before = rows[-1][0]
     # All history fits; it starts at a user message, so the window starts at a turn.
     items = newest_first[::-1]
     first = next((n for n, item in enumerate(items) if is_user_message(item)), len(items))
-    return items[first:]
+    return HistoryWindow(items[first:], seen)
 
 
 async def read_page(
@@ -81,7 +86,7 @@ async def read_page(
     from_id, skip = positions.page_start(user_key, first)
     rows = await conn.execute(
         select(_messages.message_data)
-        .where(_messages.session_id == user_key, _messages.id >= from_id)
+        .where(visible(user_key), _messages.id >= from_id)
         .order_by(_messages.id)
         .limit(skip + last - first + 1)
     )
@@ -91,7 +96,7 @@ async def read_page(
 
 _AFTER = (
     select(_messages.id, _messages.message_data)
-    .where(_messages.session_id == bindparam("user"), _messages.id > bindparam("after"))
+    .where(visible(bindparam("user")), _messages.id > bindparam("after"))
     .order_by(_messages.id)
     .limit(bindparam("page"))
 )

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import Executable
 
 from .schema import MARK_STRIDE, agent_messages, history_counts, history_marks
+from .visible import visible
 
 _messages = agent_messages.c
 # `Backend.run`: one statement with its parameters (a mapping, or a list of them).
@@ -34,8 +35,8 @@ class KeptCount:
     tracked: bool = False  # the user has a kept-count row
 
 
-def _newest_id(user_key: str) -> Any:
-    return select(func.max(_messages.id)).where(_messages.session_id == user_key).scalar_subquery()
+def _newest_id(user_key: Any) -> Any:
+    return select(func.max(_messages.id)).where(visible(user_key)).scalar_subquery()
 
 
 def kept_columns(user_key: str) -> tuple[Any, Any, Any]:
@@ -123,6 +124,14 @@ async def reconcile(conn: AsyncConnection, user_key: str) -> None:
         await _index(conn, user_key, 0, ids, new=True)
 
 
+async def invalidate(conn: AsyncConnection, user_key: str) -> None:
+    """Mark the user's kept positions stale (one row: their rows were hidden): they are
+    rebuilt from scratch when next needed, old marks dropped then (or by the erase job)."""
+    await conn.execute(
+        update(history_counts).where(history_counts.c.user_key == user_key).values(last_id=-1)
+    )
+
+
 async def forget(conn: AsyncConnection, user_key: str) -> None:
     """Drop the user's kept positions."""
     await conn.execute(delete(history_marks).where(history_marks.c.user_key == user_key))
@@ -143,9 +152,7 @@ def page_start(user_key: str, position: int) -> tuple[object, int]:
 
 async def _ids(conn: AsyncConnection, user_key: str, after: int = 0) -> list[int]:
     rows = await conn.execute(
-        select(_messages.id)
-        .where(_messages.session_id == user_key, _messages.id > after)
-        .order_by(_messages.id)
+        select(_messages.id).where(visible(user_key), _messages.id > after).order_by(_messages.id)
     )
     return list(rows.scalars())
 

@@ -145,13 +145,42 @@ memory_items = Table(
     Column("source_ref", Text, nullable=True),  # message id or link, where there is one
 )
 
-# Per user: memory paused (nothing stored) or on, and the next item number.
+# Per user: memory paused (nothing stored) or on, and the next item number; how many times
+# their memory was erased (a turn that read it before an erase is not stored after it), and
+# the id of their newest history row an erase hid (rows up to it are unreadable at once, and
+# deleted in short batches by an erase job).
 memory_settings = Table(
     "memory_settings",
     metadata,
     Column("user_key", Text, primary_key=True),
     Column("paused", Boolean, nullable=False),
     Column("next_number", Integer, nullable=False),
+    Column("erase_generation", Integer, nullable=False, server_default=text("0")),
+    Column("hidden_through", Integer, nullable=False, server_default=text("0")),
+)
+
+# Every written form an item's value ever had (as stored and as the model gave it, through
+# every correction), so forgetting the item erases all of them.
+memory_item_forms = Table(
+    "memory_item_forms",
+    metadata,
+    Column("user_key", Text, nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("form", Text, nullable=False),
+    Index("idx_memory_item_forms_user", "user_key", "number"),
+)
+
+# Erasure work owed to the files: deleting a person's hidden history rows (`purge`, up to
+# `through_id`) and emptying SQLite's WAL of erased pages (`checkpoint`). Written in the
+# erase's own transaction and deleted when done, so a crash or a full disk only delays it.
+erase_jobs = Table(
+    "memory_erase_jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", Text, nullable=False),  # purge | checkpoint
+    Column("user_key", Text, nullable=True),
+    Column("through_id", Integer, nullable=True),
+    Column("created_at", UtcTimestamp, nullable=False),
 )
 
 # Per user: how many history items are indexed, and the id of the newest one. Compared with

@@ -13,11 +13,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 from agents import TResponseInputItem
-from sqlalchemy import bindparam, delete, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..core.domain import (
@@ -26,17 +27,21 @@ from ..core.domain import (
     CommitResult,
     ForgetReport,
     HistoryPage,
+    HistoryWindow,
     MemoryChange,
     MemorySource,
     UserKey,
     UserMemory,
     utc_now,
 )
-from . import history, item_rows, positions
+from ..core.store import ErasedDuringTurn
+from . import erasure, history, item_rows, positions
 from .database import Database
-from .redact import pattern, redact
+from .erasure import Eraser
+from .redact import redact
 from .schema import agent_messages, agent_sessions, dump_item, iso
 from .shield import finish
+from .visible import generation, visible
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -47,13 +52,17 @@ _messages = agent_messages.c
 # A commit's statements, built (and compiled) once: every one is a round trip to the driver.
 _USER = bindparam("user")
 # One read for the pause flag and the kept history positions.
-_STATE = select(item_rows.paused_column(_USER), *positions.kept_columns(_USER))
+_STATE = select(item_rows.paused_column(_USER), generation(_USER), *positions.kept_columns(_USER))
 _ADD_ITEM = agent_messages.insert().values(session_id=_USER, message_data=bindparam("data"))
 # Stored items decoded per step of `all_items` (well under a millisecond), and the pause
 # after each step: a real wait, so the loop thread releases the GIL to the driver threads
 # running other users' queries (`sleep(0)` would keep it for up to the 5 ms switch interval).
 DECODE_SLICE = 100
 DECODE_PAUSE_S = 0.0005
+
+
+# How long an erase waits for its work on the files before answering (the work goes on).
+ERASE_WAIT_S = 5.0
 
 
 class SqlMemoryStore:
@@ -67,6 +76,9 @@ class SqlMemoryStore:
     def __init__(self, target: str | Path, **options: Any) -> None:
         self._db = Database(target, **options)
         self._backend = self._db.backend
+        # Erase work left by an earlier run is resumed as soon as the database opens.
+        self._eraser = Eraser(self._db)
+        self._db.on_open = self._eraser.start
         # The session-row upsert of every commit, built once (its INSERT is the dialect's).
         self._touch_session = (
             self._backend.insert(agent_sessions)
@@ -102,6 +114,7 @@ class SqlMemoryStore:
         await self.aclose()
 
     async def aclose(self) -> None:
+        await self._eraser.aclose()
         await self._db.aclose()
 
     async def migrate(self) -> None:
@@ -117,7 +130,7 @@ class SqlMemoryStore:
         SQLite file serves one process, so there it takes nothing."""
         return self._backend.turn_lock(str(user))
 
-    async def recent_items(self, user: UserKey, user_turns: int) -> list[TResponseInputItem]:
+    async def recent_items(self, user: UserKey, user_turns: int) -> HistoryWindow:
         """The newest `user_turns` turns, each whole (a tool call is never separated from its
         output): read newest first, by id, in one read transaction, never a row twice."""
         async with self._db.reading() as conn:
@@ -130,10 +143,13 @@ class SqlMemoryStore:
         changes: Sequence[MemoryChange] = (),
         *,
         source: MemorySource | None = None,
+        generation: int | None = None,
     ) -> CommitResult:
         """Store one finished turn: its history items and memory changes, in one
         transaction. While memory is paused only forgetting happens; nothing is stored. A
-        forgotten value is removed from stored history and from this turn's items too."""
+        forgotten value is removed from stored history and from this turn's items too. With
+        `generation` (what the turn read memory at), raises ErasedDuringTurn and stores
+        nothing when the person's memory was erased since, here or in another process."""
         memory_changes = list(changes)
         if not items and not memory_changes:
             return CommitResult(stored=True)
@@ -143,12 +159,14 @@ class SqlMemoryStore:
 
         async def write() -> CommitResult:
             async with self._db.writing(lock_user=user_key) as conn:
-                # One read for the pause flag and the kept history positions: every
-                # statement is a round trip to the driver.
+                # One read for the pause flag, the erase generation and the kept history
+                # positions: every statement is a round trip to the driver.
                 (state,) = await self._backend.run(conn, _STATE, {"user": user_key})
-                paused = bool(state[0])
+                paused, now_at = bool(state[0]), state[1]
+                if generation is not None and now_at != generation:
+                    raise ErasedDuringTurn(f"erased at generation {now_at}, read at {generation}")
                 wanted = [c for c in memory_changes if c.action == "forget" or not paused]
-                applied = (
+                applied, forgotten = (
                     await item_rows.apply(
                         conn,
                         user_key,
@@ -159,21 +177,28 @@ class SqlMemoryStore:
                         dialect=self.dialect,
                     )
                     if wanted
-                    else []
+                    else ([], [])
                 )
+                if forgotten:
+                    await erasure.record(conn, "checkpoint")
                 if paused:
                     return CommitResult(stored=False, changes=applied)
-                forgotten = pattern(c.value for c in applied if c.action == "forget")
-                stored = [redact(i, forgotten) for i in items] if forgotten else list(items)
+                stored = list(items)
+                for each in forgotten:
+                    stored = [redact(item, each) for item in stored]
                 if stored:
                     await self._insert_history(conn, user_key, stored)
-                    kept = positions.kept_from(*state[1:])
+                    kept = positions.kept_from(*state[2:])
                     await positions.extend(conn, user_key, kept, len(stored), self._backend.run)
                 return CommitResult(stored=True, changes=applied, items=stored)
 
         result = await finish(write())
         if any(c.action == "forget" for c in result.changes):
-            await self._backend.erase()
+            pending = await self._eraser.finish(ERASE_WAIT_S)
+            changes = [
+                replace(c, pending=pending) if c.action == "forget" else c for c in result.changes
+            ]
+            result = replace(result, changes=changes)
         return result
 
     async def _insert_history(
@@ -199,16 +224,28 @@ class SqlMemoryStore:
             await item_rows.set_paused(conn, str(user), paused, self._backend.insert)
 
     async def forget_item(self, user: UserKey, which: str) -> AppliedChange | None:
-        """Erase one item ("name", "city" or its number) and every trace of its value in
-        the user's stored history, in one transaction; None when there is no such item."""
+        """Erase one item ("name", "city" or its number) and every value it ever had, in
+        every written form, from the user's stored history and other items, in one
+        transaction; None when there is no such item."""
         user_key = str(user)
         async with self._db.writing(lock_user=user_key) as conn:
             item = (await item_rows.load(conn, user_key)).find(which)
             if item is None:
                 return None
-            redacted = await finish(item_rows.erase_item(conn, user_key, item, self.dialect))
-        await self._backend.erase()
-        return AppliedChange("forget", item.kind, item.number, item.value, redacted=redacted)
+
+            async def erase() -> item_rows.ItemErased:
+                erased = await item_rows.erase_item(
+                    conn, user_key, item, dialect=self.dialect, insert=self._backend.insert
+                )
+                await erasure.record(conn, "checkpoint")
+                await conn.commit()
+                return erased
+
+            erased = await finish(erase())
+        pending = await self._eraser.finish(ERASE_WAIT_S)
+        return AppliedChange(
+            "forget", item.kind, item.number, item.value, redacted=erased.redacted, pending=pending
+        )
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -251,29 +288,33 @@ class SqlMemoryStore:
     # --- erase ----------------------------------------------------------------------------
 
     async def forget(self, user: UserKey) -> ForgetReport:
-        """Erase the user's history and facts in one transaction; report what was erased.
-        Waits for a turn of this user in another process, so it cannot land afterwards."""
-        async with self._db.writing(lock_user=str(user)) as conn:
-            report = await finish(_erase(conn, str(user)))
-        await self._backend.erase()
-        return report
+        """Erase the user's history and memory: unreadable at once, in one short transaction
+        that hides their history rows and deletes their items; the rows themselves are then
+        deleted in short batches (see `erasure`), so other people's turns are never held up
+        for long. Waits for a turn of this user in another process, so it cannot land
+        afterwards; `ForgetReport.pending` says whether the files are clean yet."""
+        user_key = str(user)
+        async with self._db.writing(lock_user=user_key) as conn:
+            report = await finish(self._hide_all(conn, user_key))
+        return replace(report, pending=await self._eraser.finish(ERASE_WAIT_S))
+
+    async def _hide_all(self, conn: AsyncConnection, user_key: str) -> ForgetReport:
+        hidden = await conn.scalar(select(func.count()).where(visible(user_key)))
+        items, newest = await item_rows.hide_all(conn, user_key, self._backend.insert)
+        await positions.invalidate(conn, user_key)
+        if newest:
+            await erasure.record(conn, "purge", user_key, through_id=newest)
+        await erasure.record(conn, "checkpoint")
+        await conn.commit()
+        return ForgetReport(
+            history_items=hidden or 0,
+            facts={i.kind: i.value for i in items if i.kind in FACT_NAMES},
+            notes=[i.value for i in items if i.kind == "note"],
+        )
 
     async def erase_complete(self) -> None:
-        """Wait until every forget has been erased from the file (SQLite checkpoint retries)."""
-        await self._backend.erase_complete()
-
-
-async def _erase(conn: AsyncConnection, user_key: str) -> ForgetReport:
-    items = await item_rows.forget_all(conn, user_key)
-    deleted = await conn.execute(delete(agent_messages).where(_messages.session_id == user_key))
-    await conn.execute(delete(agent_sessions).where(agent_sessions.c.session_id == user_key))
-    await positions.forget(conn, user_key)
-    await conn.commit()
-    return ForgetReport(
-        history_items=deleted.rowcount,
-        facts={i.kind: i.value for i in items if i.kind in FACT_NAMES},
-        notes=[i.value for i in items if i.kind == "note"],
-    )
+        """Wait until every erase has reached the files (tests; shutdown)."""
+        await self._eraser.wait()
 
 
 def export_document(

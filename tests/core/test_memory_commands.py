@@ -51,7 +51,8 @@ async def test_forget_one_item_says_exactly_what_was_erased(
     )
     city = await service.handle(ADA, "!forget city")
     assert city.text == (
-        "Done. I forgot your city (Lisbon) and removed it from 4 stored history items."
+        "Done. I forgot your city (Lisbon) and any city you gave me before it, and removed them "
+        "from 4 stored history items."
     )
     assert (await service.handle(ADA, "!forget 3")).text == (
         "There is no item 3 in your memory. !memory lists what I remember."
@@ -59,7 +60,7 @@ async def test_forget_one_item_says_exactly_what_was_erased(
     assert (await service.handle(ADA, "!forget Lisbon")).text.startswith("Usage: !forget")
     assert [i.number for i in (await store.memory(ADA)).items] == [1, 4]
     # The model can no longer read the old values back from the history window.
-    window = await store.recent_items(ADA, 10)
+    window = (await store.recent_items(ADA, 10)).items
     assert "Lisbon" not in str(window) and "vegetarian" not in str(window)
     asked = await service.handle(ADA, "What do you know about me?")
     assert asked.text == (
@@ -104,15 +105,15 @@ async def test_paused_memory_answers_but_stores_nothing(
     assert (await service.handle(ADA, "I moved to Porto")).changes
 
 
-async def test_a_correction_is_shown_with_how_to_undo_it(service: ChatService) -> None:
+async def test_a_correction_is_shown_with_how_to_erase_it(service: ChatService) -> None:
     await seed(service)
     reply = await service.handle(ADA, "I moved to Porto")
     assert render_changes(reply.changes, CommandSyntax()) == (
-        "-- memory changed --\n  city: Porto (was Lisbon) · undo: !forget city"
+        "-- memory changed --\n  city: Porto (was Lisbon) · !forget city erases both"
     )
     note = await service.handle(ADA, "remember that I work night shifts")
     assert render_changes(note.changes, CommandSyntax()).endswith(
-        "note 5: I work night shifts (new) · undo: !forget 5"
+        "note 5: I work night shifts (new) · !forget 5 erases it"
     )
 
 

@@ -44,7 +44,7 @@ def test_remember_list_forget_one_and_prove_it_is_gone(memory_target: str | Path
         "please remember my dog is called Rex",
     )
     assert "bot> Got it, I'll remember that (note 3). !forget 3 erases it." in told
-    assert "  note 3: I'm vegetarian (new) · undo: !forget 3" in told
+    assert "  note 3: I'm vegetarian (new) · !forget 3 erases it" in told
 
     listed = chat(memory_target, "ada", "!memory")
     for line in ("#1 name: Ada", "#2 city: Lisbon", "#3 note: I'm vegetarian", "#4 note: my dog"):
@@ -58,7 +58,7 @@ def test_remember_list_forget_one_and_prove_it_is_gone(memory_target: str | Path
     assert "You asked me to remember: my dog is called Rex (note 4)." in after
 
     corrected = chat(memory_target, "ada", "I moved to Porto")
-    assert "city: Porto (was Lisbon) · undo: !forget city" in corrected
+    assert "city: Porto (was Lisbon) · !forget city erases both" in corrected
     other = chat(memory_target, "bob", "!memory", "!forget 3")
     assert "Ada" not in other and "I don't remember anything about you yet." in other
     assert "There is no item 3" in other

@@ -191,7 +191,7 @@ async def test_one_engine_and_a_bounded_pool(pg_url: str) -> None:  # noqa: F811
 
         async def user(n: int) -> None:
             await store.commit_turn(UserKey.parse(f"u{n}"), turn(n), set_facts(name="Ada"))
-            assert await store.recent_items(UserKey.parse(f"u{n}"), 5) == turn(n)
+            assert (await store.recent_items(UserKey.parse(f"u{n}"), 5)).items == turn(n)
             assert (await store.memory(UserKey.parse(f"u{n}"))).facts() == {"name": "Ada"}
 
         stop = asyncio.Event()

@@ -60,7 +60,7 @@ async def test_the_bot_reads_what_the_sdk_wrote(
             await sdk.add_items(turn(1, with_call=True))
             await sdk.add_items(turn(2))
     assert await store.all_items(ADA) == turn(1, with_call=True) + turn(2)
-    assert await store.recent_items(ADA, 1) == turn(2)
+    assert (await store.recent_items(ADA, 1)).items == turn(2)
     page = await store.history_page(BOB, 1, 3)
     assert (page.total, page.pages) == (8, 3)
     assert page.items == turn(1, with_call=True)[-1:] + turn(2)

@@ -89,9 +89,9 @@ async def test_history_pages_newest_first(store: MemoryStore) -> None:
 async def test_recent_items_keeps_whole_turns(store: MemoryStore) -> None:
     for n in range(6):
         await store.commit_turn(U, turn(n, with_call=n % 2 == 0))
-    recent = await store.recent_items(U, 2)
+    recent = (await store.recent_items(U, 2)).items
     assert recent == turn(4, with_call=True) + turn(5)
-    assert await store.recent_items(U, 100) == await store.all_items(U)
+    assert (await store.recent_items(U, 100)).items == await store.all_items(U)
 
 
 async def test_turn_session_buffers_until_commit(store: MemoryStore) -> None:

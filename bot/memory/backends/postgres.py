@@ -129,7 +129,9 @@ class PostgresBackend:
         return [tuple(row) for row in result.all()] if result.returns_rows else []
 
     @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self, *, background: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A write transaction (PostgreSQL runs writers side by side: `background` changes
+        nothing)."""
         async with self.engine.begin() as conn:
             yield conn
 
@@ -174,11 +176,10 @@ class PostgresBackend:
             with contextlib.suppress(Exception):
                 await conn.close()
 
-    async def erase(self) -> None:
-        """Deleted rows are gone for every reader once the transaction commits."""
-
-    async def erase_complete(self) -> None:
-        """Nothing is left to finish after a forget."""
+    async def checkpoint(self) -> str | None:
+        """Deleted rows are gone for every reader once their transaction commits: nothing is
+        owed to the files."""
+        return None
 
     async def aclose(self) -> None:
         await self.engine.dispose()

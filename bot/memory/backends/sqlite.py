@@ -31,7 +31,7 @@ class SqliteBackend:
     name = "sqlite"
     # Waits for another process's write lock; in-process writers queue on `_writer` instead.
     BUSY_TIMEOUT_MS = 10_000
-    # A forget's checkpoint waits this long for readers, then retries in the background.
+    # A forget's checkpoint waits this long for readers, then is retried by the erase job.
     CHECKPOINT_WAIT_MS = 200
 
     def __init__(self, path: Path, *, pool_size: int = 3, max_overflow: int = 3) -> None:
@@ -50,7 +50,11 @@ class SqliteBackend:
         # One writer at a time in this process, so writers queue here instead of sleeping in
         # SQLite's busy handler (which polls with growing sleeps).
         self._writer = asyncio.Lock()
-        self._checkpoint_retry: asyncio.Task[None] | None = None
+        # Foreground writers (turns, commands) waiting for `_writer`: background erase work
+        # waits until there are none, so it never holds up a turn by more than one batch.
+        self._waiting_writers = 0
+        self._no_writer_waiting = asyncio.Event()
+        self._no_writer_waiting.set()
         # Compiled once each: the store's few module-level hot-path statements (see `run`).
         self._compiled: dict[Executable, Compiled] = {}
 
@@ -146,13 +150,29 @@ class SqliteBackend:
             conn.connection.dbapi_connection.run_async(lambda driver: driver.execute(begin))
 
     @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self, *, background: bool = False) -> AsyncIterator[AsyncConnection]:
         """A write transaction holding the file's write lock from its first statement (a
-        deferred one could fail with SQLITE_BUSY when it turns from reading to writing)."""
-        async with self._writer, self.engine.connect() as conn:
-            await conn.execution_options(memory_begin="BEGIN IMMEDIATE")
-            async with conn.begin():
-                yield conn
+        deferred one could fail with SQLITE_BUSY when it turns from reading to writing).
+        A `background` one (erase work) first lets every waiting foreground writer go."""
+        if background:
+            await self._no_writer_waiting.wait()
+        else:
+            self._waiting_writers += 1
+            self._no_writer_waiting.clear()
+        try:
+            await self._writer.acquire()
+        finally:
+            if not background:
+                self._waiting_writers -= 1
+                if self._waiting_writers == 0:
+                    self._no_writer_waiting.set()
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execution_options(memory_begin="BEGIN IMMEDIATE")
+                async with conn.begin():
+                    yield conn
+        finally:
+            self._writer.release()
 
     async def lock_schema(self, conn: AsyncConnection) -> None:
         """BEGIN IMMEDIATE already holds the file's write lock."""
@@ -167,26 +187,23 @@ class SqliteBackend:
 
     # --- erase ----------------------------------------------------------------------------
 
-    async def erase(self) -> None:
-        """After a forget commits: write the zeroed pages over the file and empty the WAL,
-        which still holds the pages as they were. A reader with an older snapshot blocks
-        that; then it is retried in the background until it completes."""
-        if await self._checkpoint():
-            return
-        log.warning(
-            "forget: another connection is reading %s, so the erased text stays in the file "
-            "until it finishes; retrying the checkpoint",
-            self.path,
-        )
-        if self._checkpoint_retry is None or self._checkpoint_retry.done():
-            self._checkpoint_retry = asyncio.create_task(self._retry_checkpoint())
+    async def checkpoint(self) -> str | None:
+        """After an erase commits: write the zeroed pages over the file and empty the WAL,
+        which still holds the pages as they were. None once done; otherwise why not yet (a
+        reader with an older snapshot, a full disk), for the erase job to retry."""
+        try:
+            busy, wal_frames, copied = await self._wal_checkpoint()
+        except Exception as exc:
+            # The driver's own connection raises the driver's error, not SQLAlchemy's.
+            if "disk is full" in (driver_message(exc) or str(exc)).lower():
+                return "the disk holding it is full; it is cleaned as soon as there is space again"
+            log.warning("checkpoint of %s failed", self.path, exc_info=True)
+            return "writing to it failed; it is retried until that works"
+        if busy or wal_frames != copied:
+            return "another program is reading it; it is cleaned as soon as that program stops"
+        return None
 
-    async def erase_complete(self) -> None:
-        """Wait until every erase has reached the file (tests; shutdown)."""
-        if self._checkpoint_retry is not None:
-            await asyncio.shield(self._checkpoint_retry)
-
-    async def _checkpoint(self) -> bool:
+    async def _wal_checkpoint(self) -> tuple[int, int, int]:
         # First copy the WAL into the file without holding off writers (PASSIVE takes no
         # write lock and waits for nobody), so that the TRUNCATE below, during which this
         # process's writers wait, has only what was committed meanwhile left to copy.
@@ -205,24 +222,9 @@ class SqliteBackend:
                 await cursor.close()
             finally:
                 await driver.execute(f"PRAGMA busy_timeout = {self.BUSY_TIMEOUT_MS}")
-        return busy == 0 and wal_frames == copied
-
-    async def _retry_checkpoint(self) -> None:
-        delay = 0.05
-        while True:
-            await asyncio.sleep(delay)
-            try:
-                if await self._checkpoint():
-                    log.info("forget: the erased text is now gone from %s", self.path)
-                    return
-            except Exception:
-                log.warning("forget: checkpoint of %s failed; retrying", self.path, exc_info=True)
-            delay = min(delay * 2, 2.0)
+        return busy, wal_frames, copied
 
     async def aclose(self) -> None:
-        if self._checkpoint_retry is not None and not self._checkpoint_retry.done():
-            self._checkpoint_retry.cancel()
-            log.warning("closing with an erase not yet checkpointed into %s", self.path)
         await self.engine.dispose()
 
     # --- errors ---------------------------------------------------------------------------

@@ -28,11 +28,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ...core.domain import utc_now
 from ...core.store import StoreError
 from ..schema import metadata, schema_versions
-from . import m001_history, m002_history_positions, m003_memory_items
+from . import m001_history, m002_history_positions, m003_memory_items, m004_complete_forgetting
 
 log = logging.getLogger(__name__)
 
-STEPS: tuple[ModuleType, ...] = (m001_history, m002_history_positions, m003_memory_items)
+STEPS: tuple[ModuleType, ...] = (
+    m001_history,
+    m002_history_positions,
+    m003_memory_items,
+    m004_complete_forgetting,
+)
 LATEST = len(STEPS)
 
 
@@ -75,17 +80,23 @@ async def migrate(
 
 def check_layout(conn: Connection, where: str) -> int:
     """Raise StoreError if a table we use exists with other columns (made by other software);
-    return the schema version."""
+    return the schema version. Columns a pending step adds may be missing."""
+    version = applied_version(conn)
+    pending: dict[str, set[str]] = {}
+    for step in STEPS[version:]:
+        for table, columns in getattr(step, "ADDS_COLUMNS", {}).items():
+            pending.setdefault(table, set()).update(columns)
     inspector = inspect(conn)
     existing = set(inspector.get_table_names())
     for table in metadata.sorted_tables:
         if table.name not in existing:
             continue
         have = {column["name"] for column in inspector.get_columns(table.name)}
-        missing = [column.name for column in table.columns if column.name not in have]
+        allowed = pending.get(table.name, set())
+        missing = [c.name for c in table.columns if c.name not in have and c.name not in allowed]
         if missing:
             raise StoreError(
                 f"{where} has a table {table.name} made by other software (no column "
                 f"{', '.join(missing)}); point the bot at another database"
             )
-    return applied_version(conn)
+    return version

@@ -41,10 +41,10 @@ async def test_notes_listed_forgotten_and_shown_in_the_turn_embed(
     [noted] = await tell("remember that I'm vegetarian", ada)
     assert noted.content == "Got it, I'll remember that (note 3). !forget 3 erases it."
     assert noted.embeds[0].description == (
-        "**Memory changed**\nnote 3: I'm vegetarian (new) · undo: !forget 3"
+        "**Memory changed**\nnote 3: I'm vegetarian (new) · !forget 3 erases it"
     )
     [moved] = await tell("I moved to Porto", ada)
-    assert "city: Porto (was Lisbon) · undo: !forget city" in moved.embeds[0].description
+    assert "city: Porto (was Lisbon) · !forget city erases both" in moved.embeds[0].description
 
     [listed] = await tell("!memory", ada)
     embed = listed.embeds[0]

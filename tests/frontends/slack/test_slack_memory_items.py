@@ -1,4 +1,4 @@
-"""Memory items on Slack: notes, `/memory`, forgetting one item, corrections with their undo,
+"""Memory items on Slack: notes, `/memory`, forgetting one item, corrections and how to erase them,
 and pausing memory, through the real app over signed HTTP against the fake Slack."""
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ async def test_a_note_is_listed_forgotten_alone_and_gone_from_history(tmp_path: 
         await bot.dm("U1", "I'm Ada from Lisbon")
         reply = await bot.dm("U1", "remember that I'm vegetarian")
         assert "note 3" in reply.body["text"]
-        # The turn says what it changed and how to undo it with the slash command.
-        assert "note 3: I'm vegetarian (new) · undo: /memory forget 3" in context_text(reply.body)
+        # The turn says what it changed and how to erase it with the slash command.
+        assert "note 3: I'm vegetarian (new) · /memory forget 3 erases it" in context_text(
+            reply.body
+        )
         memory = await bot.chat.commands.memory(key)
         [note] = memory.notes()
         assert note.source is not None and note.source.frontend == "slack"
@@ -43,11 +45,13 @@ async def test_a_note_is_listed_forgotten_alone_and_gone_from_history(tmp_path: 
         assert "vegetarian" not in stored.lower() and "[forgotten]" in stored
 
 
-async def test_a_correction_shows_the_old_value_and_the_undo(tmp_path: Path) -> None:
+async def test_a_correction_shows_the_old_value_and_how_to_erase_it(tmp_path: Path) -> None:
     async with slack_bot(tmp_path / "m.db") as bot:
         await bot.dm("U1", "I live in Lisbon")
         reply = await bot.dm("U1", "I moved to Porto")
-        assert "city: Porto (was Lisbon) · undo: /memory forget city" in context_text(reply.body)
+        assert "city: Porto (was Lisbon) · /memory forget city erases both" in context_text(
+            reply.body
+        )
 
 
 async def test_paused_memory_stores_nothing_and_says_so(tmp_path: Path) -> None:

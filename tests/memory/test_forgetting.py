@@ -1,0 +1,322 @@
+"""Forget means forgotten (issue 17): every value an item ever had, every written form of it,
+a full disk, and a second process. "Gone" is checked in the raw bytes of the database file,
+its WAL and its shared-memory index, for every form the text could be stored in."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import unicodedata
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_message, function_call
+from chat_support import make_service
+
+from bot.core.domain import UserKey
+from bot.core.render import describe_change
+from bot.core.syntax import CommandSyntax
+from bot.memory import SqlMemoryStore
+from bot.memory.backends import SqliteBackend
+
+ADA = UserKey("console", "ada")
+BOB = UserKey("console", "bob")
+
+
+def written_forms(text: str) -> set[bytes]:
+    """Every way `text` can sit in the file: as typed (composed or decomposed, any case) in
+    UTF-8, and as JSON writes it with and without escaping non-ASCII characters."""
+    forms: set[bytes] = set()
+    for variant in {text, text.lower(), text.upper(), text.casefold()}:
+        for norm in ("NFC", "NFD", "NFKC"):
+            shaped = unicodedata.normalize(norm, variant)
+            forms.add(shaped.encode())
+            forms.add(json.dumps(shaped)[1:-1].encode())
+            forms.add(json.dumps(shaped, ensure_ascii=False)[1:-1].encode())
+    return forms
+
+
+def file_bytes(db: Path) -> bytes:
+    """The memory file, its WAL and its shared-memory index, as a disk reader sees them."""
+    paths = (db, Path(f"{db}-wal"), Path(f"{db}-shm"))
+    return b"".join(p.read_bytes() for p in paths if p.exists())
+
+
+def traces(db: Path, *texts: str) -> list[str]:
+    """Which of `texts` still appear in the file's bytes, in any written form."""
+    data = file_bytes(db)
+    return [t for t in texts if any(form in data for form in written_forms(t))]
+
+
+async def everything(store: SqlMemoryStore, user: UserKey) -> str:
+    """All the bot can show of a person: history, memory items and the export."""
+    return json.dumps(await store.export(user), ensure_ascii=False)
+
+
+# --- 1. every value an item ever had -------------------------------------------------------
+
+
+async def test_forgetting_the_city_forgets_every_city_it_ever_was(
+    store: SqlMemoryStore, backend: str, db_path: Path
+) -> None:
+    service = make_service(store)
+    await service.turn(ADA, "My name is Ada and I live in Lisbon")
+    await service.turn(ADA, "I moved to Porto")
+    await service.turn(BOB, "I live in Oslo")
+    reply = await service.handle(ADA, "!forget city")
+    assert reply.text.startswith(
+        "Done. I forgot your city (Porto) and any city you gave me before it, and removed them"
+    )
+    shown = await everything(store, ADA)
+    assert "Lisbon" not in shown and "Porto" not in shown
+    assert "Ada" in shown  # the name was not asked to be forgotten
+    assert (await store.memory(BOB)).facts() == {"city": "Oslo"}  # nobody else's
+    if backend == "sqlite":
+        await store.erase_complete()
+        assert traces(db_path, "Lisbon", "Porto") == []
+        assert traces(db_path, "Oslo") == ["Oslo"]
+
+
+async def test_forgetting_a_name_forgets_the_names_before_it(
+    store: SqlMemoryStore, backend: str, db_path: Path
+) -> None:
+    service = make_service(store)
+    await service.turn(ADA, "My name is Zoë")
+    await service.turn(ADA, "My name is Robert")
+    assert "Robert" in (await service.handle(ADA, "!forget name")).text
+    shown = await everything(store, ADA)
+    assert "Zoë" not in shown and "Robert" not in shown
+    if backend == "sqlite":
+        await store.erase_complete()
+        assert traces(db_path, "Zoë", "Robert") == []
+
+
+async def test_a_correction_says_what_forgetting_it_does(store: SqlMemoryStore) -> None:
+    service = make_service(store)
+    await service.turn(ADA, "I live in Lisbon")
+    moved = await service.turn(ADA, "I moved to Porto")
+    [change] = moved.changes
+    assert (change.value, change.previous) == ("Porto", "Lisbon")
+    assert describe_change(change, CommandSyntax("!")) == (
+        "city: Porto (was Lisbon) · !forget city erases both"
+    )
+
+
+async def test_an_upgraded_file_knows_the_values_its_history_gave(tmp_path: Path) -> None:
+    # A file of the previous release (schema 3) whose history corrected the city once.
+    db = tmp_path / "m.db"
+    from bot.memory.migrations import STEPS
+
+    async with SqlMemoryStore(db) as store:
+        service = make_service(store)
+        await service.turn(ADA, "I live in Lisbon")
+        await service.turn(ADA, "I moved to Porto")
+    with sqlite3.connect(db) as conn:
+        # Back to what schema 3 had: no forms, no erase bookkeeping.
+        conn.execute("DROP TABLE memory_item_forms")
+        conn.execute("DROP TABLE memory_erase_jobs")
+        conn.execute("ALTER TABLE memory_settings DROP COLUMN erase_generation")
+        conn.execute("ALTER TABLE memory_settings DROP COLUMN hidden_through")
+        conn.execute("DELETE FROM memory_schema_versions WHERE version > 3")
+    assert len(STEPS) >= 4
+    async with SqlMemoryStore(db) as store:
+        change = await store.forget_item(ADA, "city")
+        assert change is not None and change.value == "Porto"
+        assert "Lisbon" not in await everything(store, ADA)
+        await store.erase_complete()
+    assert traces(db, "Lisbon", "Porto") == []
+
+
+# --- 2. every written form ----------------------------------------------------------------
+
+
+def scripted_save(arguments: dict[str, str], reply: str) -> ScriptedModel:
+    return ScriptedModel(
+        [
+            [function_call("save_facts", arguments, call_id="c1")],
+            [assistant_message(reply)],
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("typed", "given", "stored"),
+    [
+        # Typed decomposed (e + combining diaeresis), stored composed.
+        ("My name is Zoe\u0308lline", "Zoëlline", "Zoëlline"),
+        # The model's argument has a zero-width space; the stored value has none.
+        ("My name is Quintavia", "Quint\u200bavia", "Quintavia"),
+        # Full-width letters, as some keyboards type them.
+        ("My name is \uff2d\uff4f\uff52\uff47\uff41\uff4e\uff4e\uff41", "Morganna", "Morganna"),
+    ],
+)
+async def test_every_written_form_of_a_name_is_erased(
+    store: SqlMemoryStore, backend: str, db_path: Path, typed: str, given: str, stored: str
+) -> None:
+    model = scripted_save({"name": given}, f"Nice to meet you, {given}!")
+    service = make_service(store, model)
+    result = await service.turn(ADA, typed)
+    assert result.ok and (await store.memory(ADA)).facts() == {"name": stored}
+    change = await store.forget_item(ADA, "name")
+    assert change is not None
+
+    def folded(text: str) -> str:
+        return unicodedata.normalize("NFKC", text).replace("\u200b", "").casefold()
+
+    shown = folded(await everything(store, ADA))
+    for text in (typed.split()[-1], given, stored):
+        assert folded(text) not in shown
+    if backend == "sqlite":
+        await store.erase_complete()
+        assert traces(db_path, typed.split()[-1], given, stored) == []
+
+
+async def test_a_value_cut_at_100_characters_is_erased_whole(
+    store: SqlMemoryStore, backend: str, db_path: Path
+) -> None:
+    long_city = " ".join(f"Brightwater{n}" for n in range(12))  # 155 characters
+    model = scripted_save({"city": long_city}, "Noted.")
+    service = make_service(store, model)
+    await service.turn(ADA, f"I live in {long_city}")
+    assert len((await store.memory(ADA)).facts()["city"]) <= 100
+    await store.forget_item(ADA, "city")
+    assert "Brightwater" not in await everything(store, ADA)
+    if backend == "sqlite":
+        await store.erase_complete()
+        assert traces(db_path, "Brightwater") == []
+
+
+async def test_a_note_naming_the_forgotten_city_loses_it_too(store: SqlMemoryStore) -> None:
+    service = make_service(store)
+    await service.turn(ADA, "I live in Lisbon")
+    await service.turn(ADA, "remember that my favourite cafe is in Lisbon")
+    await store.forget_item(ADA, "city")
+    memory = await store.memory(ADA)
+    assert [i.value for i in memory.notes()] == ["my favourite cafe is in [forgotten]"]
+    assert "Lisbon" not in await everything(store, ADA)
+
+
+# --- 3. a full disk -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def full_disk(monkeypatch: pytest.MonkeyPatch) -> Callable[[bool], None]:
+    """Make the WAL checkpoint fail as it does on a full file system, and then not."""
+    real = SqliteBackend._wal_checkpoint
+    state = {"full": True}
+
+    async def checkpoint(self: SqliteBackend) -> tuple[int, int, int]:
+        if state["full"]:
+            raise sqlite3.OperationalError("database or disk is full")
+        return await real(self)
+
+    monkeypatch.setattr(SqliteBackend, "_wal_checkpoint", checkpoint)
+    return lambda full: state.update(full=full)
+
+
+async def test_forget_on_a_full_disk_says_what_is_true_and_cleans_up_later(
+    sqlite_store: SqlMemoryStore, db_path: Path, full_disk: Callable[[bool], None]
+) -> None:
+    store = sqlite_store
+    service = make_service(store)
+    await service.turn(ADA, "remember that I keep a spare key under the Wistfulbrook stone")
+    reply = await service.handle(ADA, "!forget 1")
+    assert reply.text.startswith("Done. I forgot note 1")
+    assert "gone from my memory" in reply.text and "disk holding it is full" in reply.text
+    again = await service.handle(ADA, "!forget 1")
+    assert again.text.startswith("There is no item 1")  # true: it is erased from memory
+    assert "Wistfulbrook" not in await everything(store, ADA)
+    full_disk(False)  # space returns: the retry finishes the job
+    await asyncio.wait_for(store.erase_complete(), 30)
+    assert traces(db_path, "Wistfulbrook") == []
+
+
+async def test_cleanup_owed_on_a_full_disk_resumes_after_a_restart(
+    db_path: Path, full_disk: Callable[[bool], None]
+) -> None:
+    async with SqlMemoryStore(db_path) as store:
+        service = make_service(store)
+        await service.turn(ADA, "remember that my locker code is Gravenmoor")
+        change = await store.forget_item(ADA, "1")
+        assert change is not None and change.pending is not None
+    with sqlite3.connect(db_path) as conn:  # the owed clean-up outlived the process
+        assert conn.execute("SELECT kind FROM memory_erase_jobs").fetchall() == [("checkpoint",)]
+    full_disk(False)
+    async with SqlMemoryStore(db_path) as restarted:
+        await asyncio.wait_for(restarted.erase_complete(), 30)
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM memory_erase_jobs").fetchone() == (0,)
+    assert traces(db_path, "Gravenmoor") == []
+
+
+# --- 4. a second process ------------------------------------------------------------------
+
+
+async def test_a_turn_that_began_before_an_erase_never_lands_after_it(
+    open_memory: Callable[[], SqlMemoryStore], backend: str, db_path: Path
+) -> None:
+    """Two processes on one database (two stores: each its own engine and pool). B's turn
+    reads Ada's memory; A's `!forget` erases it; B's turn must not bring any of it back."""
+    read = asyncio.Event()
+    release = asyncio.Event()
+
+    async def wait_then_answer(call: ModelCall) -> list:
+        read.set()
+        await release.wait()
+        return [assistant_message("You live in Lisbon.")]
+
+    model_b = ScriptedModel(
+        [
+            [function_call("read_facts", {}, call_id="r1")],
+            ModelStep.respond(wait_then_answer),
+        ]
+    )
+    async with open_memory() as store_a, open_memory() as store_b:
+        process_a = make_service(store_a)
+        process_b = make_service(store_b, model_b)
+        await process_a.turn(ADA, "My name is Ada and I live in Lisbon")
+        turn_b = asyncio.create_task(process_b.turn(ADA, "where do I live?"))
+        await asyncio.wait_for(read.wait(), 10)
+        erased = asyncio.create_task(process_a.handle(ADA, "!forget"))
+        if backend == "sqlite":
+            # SQLite has no cross-process turn lock: the erase goes ahead at once.
+            assert (await asyncio.wait_for(erased, 10)).text.startswith("Done. I erased")
+        release.set()
+        result_b = await asyncio.wait_for(turn_b, 10)
+        await asyncio.wait_for(erased, 10)
+        if backend == "sqlite":
+            assert not result_b.ok and result_b.failure == "erased_meanwhile"
+            assert "kept nothing" in result_b.reply
+        shown = await everything(store_a, ADA)
+        assert "Lisbon" not in shown and "Ada" not in shown
+        assert await store_b.all_items(ADA) == []
+        await store_a.erase_complete()
+    if backend == "sqlite":
+        assert traces(db_path, "Lisbon") == []
+
+
+async def test_an_erase_of_one_item_also_stops_a_turn_in_flight(
+    sqlite_store: SqlMemoryStore, db_path: Path
+) -> None:
+    read, release = asyncio.Event(), asyncio.Event()
+
+    async def wait_then_answer(call: ModelCall) -> list:
+        read.set()
+        await release.wait()
+        return [assistant_message("Your city is Lisbon.")]
+
+    model = ScriptedModel(
+        [[function_call("read_facts", {}, call_id="r1")], ModelStep.respond(wait_then_answer)]
+    )
+    async with SqlMemoryStore(db_path) as other:
+        here = make_service(sqlite_store)
+        there = make_service(other, model)
+        await here.turn(ADA, "I live in Lisbon")
+        turn = asyncio.create_task(there.turn(ADA, "what's my city?"))
+        await asyncio.wait_for(read.wait(), 10)
+        assert (await here.handle(ADA, "!forget city")).text.startswith("Done.")
+        release.set()
+        assert (await asyncio.wait_for(turn, 10)).failure == "erased_meanwhile"
+        assert "Lisbon" not in await everything(sqlite_store, ADA)
