@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, delete, exists, select
 
 from ..core.domain import utc_now
-from .schema import agent_messages, agent_sessions, erase_jobs, history_counts, history_marks
+from .schema import agent_messages, erase_jobs, history_counts, history_marks
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -162,9 +162,8 @@ class Eraser:
 
     async def _purge(self, job: int, user_key: str, through: int) -> None:
         """Delete the person's hidden rows PURGE_BATCH at a time, each batch after every
-        waiting turn's commit; then what else the erase left (their session row if nothing
-        else remains, old page marks) and the job itself, waiting first for a turn of theirs
-        in another process."""
+        waiting turn's commit; then what else the erase left (a kept count, old page marks)
+        and the job itself."""
         hidden = and_(_messages.session_id == user_key, _messages.id <= through)
         batch = select(_messages.id).where(hidden).order_by(_messages.id).limit(PURGE_BATCH)
         while True:
@@ -173,11 +172,10 @@ class Eraser:
             if not deleted.rowcount:
                 break
             await asyncio.sleep(PURGE_PAUSE_S)
-        async with self._db.writing(lock_user=user_key) as conn:
+        async with self._db.writing() as conn:
+            # A kept count with no rows left to count (a turn racing this in another process
+            # at worst loses its count, which is rebuilt when next needed).
             rows_left = exists().where(_messages.session_id == user_key)
-            await conn.execute(
-                delete(agent_sessions).where(agent_sessions.c.session_id == user_key, ~rows_left)
-            )
             await conn.execute(
                 delete(history_counts).where(history_counts.c.user_key == user_key, ~rows_left)
             )

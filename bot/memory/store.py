@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 from agents import TResponseInputItem
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..core.domain import (
@@ -301,6 +301,10 @@ class SqlMemoryStore:
     async def _hide_all(self, conn: AsyncConnection, user_key: str) -> ForgetReport:
         hidden = await conn.scalar(select(func.count()).where(visible(user_key)))
         items, newest = await item_rows.hide_all(conn, user_key, self._backend.insert)
+        # The SDK's session row goes now. On PostgreSQL its rows go with it (the foreign key
+        # cascades: deleting is cheap there, and no reader waits for it); a SQLite file does
+        # not enforce the key, and the erase job deletes the rows in short batches.
+        await conn.execute(delete(agent_sessions).where(agent_sessions.c.session_id == user_key))
         await positions.invalidate(conn, user_key)
         if newest:
             await erasure.record(conn, "purge", user_key, through_id=newest)

@@ -104,31 +104,6 @@ async def test_a_correction_says_what_forgetting_it_does(store: SqlMemoryStore) 
     )
 
 
-async def test_an_upgraded_file_knows_the_values_its_history_gave(tmp_path: Path) -> None:
-    # A file of the previous release (schema 3) whose history corrected the city once.
-    db = tmp_path / "m.db"
-    from bot.memory.migrations import STEPS
-
-    async with SqlMemoryStore(db) as store:
-        service = make_service(store)
-        await service.turn(ADA, "I live in Lisbon")
-        await service.turn(ADA, "I moved to Porto")
-    with sqlite3.connect(db) as conn:
-        # Back to what schema 3 had: no forms, no erase bookkeeping.
-        conn.execute("DROP TABLE memory_item_forms")
-        conn.execute("DROP TABLE memory_erase_jobs")
-        conn.execute("ALTER TABLE memory_settings DROP COLUMN erase_generation")
-        conn.execute("ALTER TABLE memory_settings DROP COLUMN hidden_through")
-        conn.execute("DELETE FROM memory_schema_versions WHERE version > 3")
-    assert len(STEPS) >= 4
-    async with SqlMemoryStore(db) as store:
-        change = await store.forget_item(ADA, "city")
-        assert change is not None and change.value == "Porto"
-        assert "Lisbon" not in await everything(store, ADA)
-        await store.erase_complete()
-    assert traces(db, "Lisbon", "Porto") == []
-
-
 # --- 2. every written form ----------------------------------------------------------------
 
 

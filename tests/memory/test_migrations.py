@@ -8,17 +8,20 @@ import json
 import shutil
 import socket
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from chat_support import set_facts
 from processes import bot_env, migrate_at_once
+from sqlalchemy import insert as sql_insert
 from test_store import turn
 
 from bot.core.domain import UserKey
 from bot.core.store import StoreError
-from bot.memory import SqlMemoryStore
+from bot.memory import SqlMemoryStore, migrations
 from bot.memory.migrations import LATEST, STEPS
+from bot.memory.schema import agent_messages, agent_sessions, memory_items, memory_settings
 
 ADA = UserKey.parse("console:ada")
 U = UserKey.parse("u")
@@ -57,7 +60,8 @@ async def test_a_file_of_the_first_release_opens_with_everything_intact(v01_copy
         user: count for user, (_, count) in V01_USERS.items()
     }
     async with SqlMemoryStore(v01_copy) as store:
-        for user, (facts, count) in V01_USERS.items():
+        for name, (facts, count) in V01_USERS.items():
+            user = UserKey.parse(name)
             assert (await store.memory(user)).facts() == facts
             # Name and city are memory items 1 and 2, with the first release's timestamps.
             items = (await store.memory(user)).items
@@ -65,10 +69,10 @@ async def test_a_file_of_the_first_release_opens_with_everything_intact(v01_copy
                 (n, kind, facts[kind]) for n, kind in enumerate(facts, start=1)
             ]
             assert all(i.updated_at.isoformat() == "2026-11-29T00:03:18+00:00" for i in items)
-            assert await store.all_items(user) == before[user]
+            assert await store.all_items(user) == before[name]
             page = await store.history_page(user, 1, 10)
             assert page.total == count
-            assert page.items == before[user][-10:]
+            assert page.items == before[name][-10:]
         # Still writable, and the old history is read with the new.
         await store.commit_turn(ADA, turn(1), set_facts(city="Porto"))
         assert (await store.memory(ADA)).next_number == 3
@@ -82,6 +86,88 @@ async def test_a_file_of_the_first_release_opens_with_everything_intact(v01_copy
     assert "user_facts" not in tables  # moved into memory_items
     # The committed fixture itself is never touched.
     assert read_raw(FIXTURE) == before
+
+
+V3_FIXTURE = Path(__file__).parent / "fixtures" / "memory-v3.db"
+
+
+async def test_a_file_of_the_previous_release_opens_with_everything_intact(tmp_path: Path) -> None:
+    """`memory-v3.db` was written by the previous release (schema 3, commit cea51ad): Ada
+    said she lived in Lisbon, moved to Porto, kept two notes and forgot one; Bob lives in
+    Oslo. It opens with nothing lost, and forgetting Ada's city forgets Lisbon too."""
+    db = tmp_path / "memory.db"
+    shutil.copyfile(V3_FIXTURE, db)
+    before = read_raw(db)
+    ada, bob = UserKey("console", "ada"), UserKey("console", "bob")
+    async with SqlMemoryStore(db) as store:
+        memory = await store.memory(ada)
+        assert [(i.number, i.kind, i.value) for i in memory.items] == [
+            (1, "name", "Ada"),
+            (2, "city", "Porto"),
+            (4, "note", "my dog is called Rex"),
+        ]
+        assert memory.next_number == 5  # a forgotten number is not given out again
+        assert (await store.memory(bob)).facts() == {"name": "Bob", "city": "Oslo"}
+        for user in (ada, bob):
+            assert await store.all_items(user) == before[str(user)]
+        change = await store.forget_item(ada, "city")
+        assert change is not None and change.value == "Porto"
+        shown = json.dumps(await store.export(ada))
+        assert "Lisbon" not in shown and "Porto" not in shown
+        await store.erase_complete()
+    data = b"".join(p.read_bytes() for p in (db, Path(f"{db}-wal")) if p.exists())
+    assert b"Lisbon" not in data and b"Porto" not in data and b"Oslo" in data
+    assert read_raw(V3_FIXTURE) == before  # the committed fixture itself is never touched
+
+
+async def test_a_schema_3_database_gains_the_forgetting_step_on_both_back_ends(
+    memory_target: str | Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database at schema 3 (made here by the first three steps alone) with history that
+    corrected a city: step 4 adds its columns and tables and finds the old value's forms."""
+
+    monkeypatch.setattr(migrations, "STEPS", STEPS[:3])
+    monkeypatch.setattr(migrations, "LATEST", 3)
+    old = SqlMemoryStore(memory_target)
+    async with old, old.engine.begin() as conn:
+        user = "console:ada"
+        call = {"type": "function_call", "call_id": "c1", "name": "save_facts"}
+        await conn.execute(sql_insert(agent_sessions).values(session_id=user))
+        await conn.execute(
+            sql_insert(agent_messages),
+            [
+                {"session_id": user, "message_data": json.dumps(item)}
+                for item in (
+                    {"role": "user", "content": "I live in Lisbon"},
+                    {**call, "arguments": json.dumps({"city": "Lisbon"})},
+                    {"role": "user", "content": "I moved to Porto"},
+                    {**call, "call_id": "c2", "arguments": json.dumps({"city": "Porto"})},
+                )
+            ],
+        )
+        moment = datetime(2026, 11, 30, tzinfo=UTC)
+        await conn.execute(
+            sql_insert(memory_items).values(
+                user_key=user,
+                number=1,
+                kind="city",
+                value="Porto",
+                created_at=moment,
+                updated_at=moment,
+                source="console",
+                source_ref=None,
+            )
+        )
+        await conn.execute(
+            sql_insert(memory_settings).values(user_key=user, paused=False, next_number=2)
+        )
+    monkeypatch.undo()
+    async with SqlMemoryStore(memory_target) as store:
+        assert (await store.memory(ADA)).generation == 0
+        assert (await store.forget_item(ADA, "city")) is not None
+        history = json.dumps(await store.all_items(ADA))
+        assert "Lisbon" not in history and "Porto" not in history
+        assert (await store.memory(ADA)).generation == 1
 
 
 async def test_opening_twice_applies_each_step_once(open_memory) -> None:  # type: ignore[no-untyped-def]
