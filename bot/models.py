@@ -13,7 +13,7 @@ from agents.models.openai_chatcompletions import OpenAIChatCompletionsModel
 from agents.models.openai_responses import OpenAIResponsesModel
 from openai import AsyncOpenAI
 
-from .core.tools import forget_memory, read_facts, remember, save_facts
+from .core.tools import forget_memory, read_facts, remember, save_facts, search_history
 from .offline.model import MemoryTools, OfflineModel
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ def offline_model(command_prefix: str = "!") -> OfflineModel:
         read=read_facts.name,
         remember=remember.name,
         forget=forget_memory.name,
+        search=search_history.name,
     )
     return OfflineModel(names, command_prefix)
 

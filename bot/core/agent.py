@@ -18,12 +18,12 @@ from agents import (
 from agents.retry import ModelRetryAdvice, ModelRetryAdviceRequest
 
 from .text import clean_strings, has_surrogates
-from .tools import UserContext, forget_memory, read_facts, remember, save_facts
+from .tools import UserContext, forget_memory, read_facts, remember, save_facts, search_history
 
 __all__ = ["MEMORY_TOOLS", "INSTRUCTIONS", "ValidTextModel", "build_agent", "retry_settings"]
 
 # The tools every agent gets, in the order the model sees them.
-MEMORY_TOOLS = (save_facts, read_facts, remember, forget_memory)
+MEMORY_TOOLS = (save_facts, read_facts, remember, forget_memory, search_history)
 
 INSTRUCTIONS = """\
 You are a friendly chat bot with a memory. About the person you are talking to you remember
@@ -38,8 +38,12 @@ their name, their city, and short notes they asked you to keep.
   forget_memory with "name", "city" or that number.
 - When they ask about their name, city or notes, or what you know about them, call read_facts
   and answer from its result. Never guess: if something is missing, say you don't know it yet.
-- Never claim to remember something read_facts did not return. If a tool says memory is
-  paused or full, tell the person plainly.
+- When they ask about something they said before that is not in the conversation you can
+  see ("what did I say about...", "when did I...", "do you remember when..."), call
+  search_history with a few words naming it, and answer from its matches, saying when it
+  was said. If it finds nothing, say plainly that you find nothing about it.
+- Never claim to remember something read_facts or search_history did not return. If a tool
+  says memory is paused or full, tell the person plainly.
 Keep answers short and warm."""
 
 

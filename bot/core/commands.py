@@ -10,11 +10,26 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .domain import AppliedChange, ForgetReport, HistoryPage, UserKey, UserMemory, parse_item_ref
-from .render import render_forget, render_history, render_item_forgotten, render_memory
+from .domain import (
+    AppliedChange,
+    ForgetReport,
+    HistoryPage,
+    SearchHit,
+    UserKey,
+    UserMemory,
+    parse_item_ref,
+)
+from .render import (
+    render_forget,
+    render_history,
+    render_item_forgotten,
+    render_memory,
+    render_search,
+)
 from .syntax import Command, CommandSyntax
 
 if TYPE_CHECKING:
@@ -25,6 +40,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HISTORY_PAGE_SIZE = 10
+SEARCH_PAGE_SIZE = 10
+SEARCH_MAX_RESULTS = 50
+_PAGE_SUFFIX = re.compile(r"^(?P<words>.*?)\s+page\s+(?P<page>\d{1,7})$", re.IGNORECASE)
 # Far past the end is simply "no such page"; it must not overflow SQLite's integers.
 MAX_PAGE = 1_000_000
 
@@ -40,8 +58,28 @@ __all__ = [
     "MAX_PAGE",
     "Commands",
     "HistoryView",
+    "SearchView",
     "encode_export",
 ]
+
+
+@dataclass(frozen=True)
+class SearchView:
+    """What `search` shows: one page of the best matches for the words, best first."""
+
+    words: str
+    hits: list[SearchHit]
+    page: int
+    pages: int
+    total: int
+
+
+def search_words(argument: str) -> tuple[str, int]:
+    """The words to search for and the page asked for: `lisbon wedding page 2`."""
+    found = _PAGE_SUFFIX.match(argument.strip())
+    if found is None:
+        return argument.strip(), 1
+    return found.group("words").strip(), max(1, int(found.group("page")))
 
 
 @dataclass(frozen=True)
@@ -109,6 +147,13 @@ class Commands:
         """The user's memory items and whether memory is paused."""
         return await self.store.memory(user)
 
+    async def search_view(self, user: UserKey, words: str, page: int = 1) -> SearchView:
+        """One page of what the user said (or was told) that matches `words`, best first."""
+        hits = await self.store.search(user, words, SEARCH_MAX_RESULTS, matched_only=True)
+        pages = max(1, -(-len(hits) // SEARCH_PAGE_SIZE))
+        start = (page - 1) * SEARCH_PAGE_SIZE
+        return SearchView(words, hits[start : start + SEARCH_PAGE_SIZE], page, pages, len(hits))
+
     async def set_paused(self, user: UserKey, paused: bool, syntax: CommandSyntax) -> str:
         """Pause or resume the user's memory; the reply to show."""
         await self.store.set_paused(user, paused)
@@ -154,6 +199,7 @@ class Commands:
             (syntax("forget", "<n>"), "erase one item: a number, or name, or city"),
             (syntax("forget"), "erase everything I've stored about you"),
             (syntax("history", "[page]"), "show what I've stored about you (page 1 is the newest)"),
+            (syntax("search", "<words>"), "find what you told me before, best first, with dates"),
             (syntax("export"), "everything I've stored about you, as JSON"),
             (syntax("help"), "this message"),
         ]
@@ -189,6 +235,11 @@ class Commands:
             return render_memory(await self.memory(user), syntax)
         if name == "export":
             return await self.export_json(user)
+        if name == "search":
+            words, page = search_words(argument)
+            if not words:
+                return f"Usage: {syntax('search', '<words>')}, e.g. {syntax('search', 'wedding')}."
+            return render_search(await self.search_view(user, words, page), syntax)
         if name == "help":
             return self.help_text(syntax)
         # Whatever was typed is shown back cut short: a command name can be any length.

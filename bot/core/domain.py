@@ -220,6 +220,16 @@ def written_forms(after: UserMemory, changes: list[MemoryChange]) -> list[tuple[
 
 
 @dataclass(frozen=True)
+class SearchHit:
+    """One thing a person (or the bot, to them) said, found by a search: when, who
+    ("user" or "assistant") and the text, or the part of it around the match."""
+
+    said_at: datetime
+    role: str
+    text: str
+
+
+@dataclass(frozen=True)
 class CommitResult:
     """What `commit_turn` stored: nothing at all while memory is paused."""
 

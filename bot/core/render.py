@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .domain import AppliedChange, ForgetReport, HistoryPage, MemoryItem, UserMemory, message_text
 
 if TYPE_CHECKING:
+    from .commands import SearchView
     from .syntax import CommandSyntax
 
 # One line of stored history as shown: who ("you", "bot", "tool", ...) and what.
@@ -202,3 +203,28 @@ def render_item_forgotten(change: AppliedChange | None, which: str, syntax: Comm
         )
     stored = _plural(change.redacted, "stored history item")
     return f"Done. I forgot {what} from {stored}." + _pending(change.pending)
+
+
+def search_lines(view: SearchView) -> list[Line]:
+    """One (who and when, text) line per match of a search page."""
+    return [
+        (f"{'you' if hit.role == 'user' else 'bot'}, {hit.said_at:%Y-%m-%d}", _clip(hit.text))
+        for hit in view.hits
+    ]
+
+
+def render_search(view: SearchView, syntax: CommandSyntax) -> str:
+    """The text of `search`: the page's matches, best first, each with when it was said."""
+    if view.total == 0:
+        return f'I found nothing you said that matches "{_clip(view.words, 100)}".'
+    if view.page > view.pages:
+        return f"There is no page {view.page}: the matches fill {view.pages} page(s)."
+    lines = [
+        f'What you said that matches "{_clip(view.words, 100)}", best first '
+        f"(page {view.page} of {view.pages}, {view.total} "
+        f"{'match' if view.total == 1 else 'matches'}):"
+    ]
+    lines += [f"  {format_line(line)}" for line in search_lines(view)]
+    if view.page < view.pages:
+        lines.append(f"More: {syntax('search', f'{view.words} page {view.page + 1}')}")
+    return "\n".join(lines)

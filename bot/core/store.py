@@ -3,8 +3,9 @@ errors it raises. `memory/` implements it; the core never imports `memory/`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from typing import Any, Protocol, Self
 
 from agents import TResponseInputItem
@@ -17,6 +18,7 @@ from .domain import (
     HistoryWindow,
     MemoryChange,
     MemorySource,
+    SearchHit,
     UserKey,
     UserMemory,
 )
@@ -73,12 +75,13 @@ class MemoryStore(Protocol):
         *,
         source: MemorySource | None = None,
         generation: int | None = None,
+        at: datetime | None = None,
     ) -> CommitResult:
         """Store one finished turn: its history items and memory changes, in one
         transaction; while memory is paused, nothing but forgetting. `source` (default: the
         key's front end) is kept with each item the turn saves. With `generation` (what the
         turn read its memory at), raises `ErasedDuringTurn` and stores nothing when the
-        person's memory has been erased since."""
+        person's memory has been erased since. `at` dates the turn (default: now)."""
         ...
 
     async def memory(self, user: UserKey) -> UserMemory:
@@ -104,6 +107,21 @@ class MemoryStore(Protocol):
 
     async def export(self, user: UserKey) -> dict[str, Any]:
         """Everything stored about the user, as a JSON-serialisable dict."""
+        ...
+
+    async def search(
+        self,
+        user: UserKey,
+        query: str,
+        limit: int = 10,
+        *,
+        names: Mapping[str, str] | None = None,
+        matched_only: bool = False,
+    ) -> list[SearchHit]:
+        """The user's best `limit` stored messages (theirs and the bot's replies) for
+        `query`, best first, never anyone else's. `names` maps "user"/"assistant" to who is
+        who (default: their remembered name); `matched_only` leaves out messages found only
+        for standing next to a match."""
         ...
 
     async def forget(self, user: UserKey) -> ForgetReport:

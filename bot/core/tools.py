@@ -190,3 +190,37 @@ async def forget_memory(ctx: RunContextWrapper[UserContext], item: str) -> str:
     return _dumps(
         {"forgotten": {"number": target.number, "kind": target.kind, "value": target.value}}
     )
+
+
+# The most a search tool's answer holds: what the model is given back stays small.
+MAX_SEARCH_CHARS = 2_000
+MAX_SEARCH_RESULTS = 10
+
+
+@function_tool
+async def search_history(ctx: RunContextWrapper[UserContext], query: str, limit: int = 5) -> str:
+    """Search everything the user ever said to you, and your replies, for something older
+    than the conversation you can see. Returns the best matches, each with the date it was
+    said, who said it ("user" or "you") and its text.
+
+    Args:
+        query: A few words naming what to look for, e.g. "sister wedding".
+        limit: How many matches to return, from 1 to 10.
+    """
+    wanted = max(1, min(MAX_SEARCH_RESULTS, limit))
+    hits = await ctx.context.store.search(ctx.context.user, _visible(query), wanted)
+    matches: list[dict[str, str]] = []
+    used = 0
+    for hit in hits:
+        entry = {
+            "date": hit.said_at.date().isoformat(),
+            "who": "user" if hit.role == "user" else "you",
+            "text": hit.text,
+        }
+        used += len(_dumps(entry))
+        if used > MAX_SEARCH_CHARS and matches:
+            break
+        matches.append(entry)
+    if not matches:
+        return _dumps({"matches": [], "note": "nothing the user said matches that"})
+    return _dumps({"matches": matches})

@@ -17,10 +17,12 @@ import contextvars
 import logging
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, delete, exists, select
+from sqlalchemy import and_, case, delete, exists, select
 
 from ..core.domain import utc_now
+from . import fts_merge
 from .schema import agent_messages, erase_jobs, history_counts, history_marks
+from .search_index import SearchIndex, fts_table, shard_of
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _jobs = erase_jobs.c
+# Job kinds, in the order their work must be done.
+PURGE, SEARCH_PURGE, MERGE, CHECKPOINT = "purge", "search_purge", "merge", "checkpoint"
+ORDER = (PURGE, SEARCH_PURGE, MERGE, CHECKPOINT)
 _messages = agent_messages.c
 # Rows deleted per transaction, and the pause between transactions: each holds the writer
 # for a millisecond or two, and other people's turns take it in between (see `write`).
@@ -51,8 +56,9 @@ async def record(conn: AsyncConnection, kind: str, user_key: str | None = None, 
 class Eraser:
     """Runs the erase jobs of one database, one at a time, in a task of its own."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, search: SearchIndex) -> None:
         self._db = db
+        self._search = search
         self._task: asyncio.Task[None] | None = None
         self._done = asyncio.Event()
         self._done.set()
@@ -133,12 +139,14 @@ class Eraser:
             delay = min(delay * 2, RETRY_MAX_S)
 
     async def _next_job(self) -> tuple[int, str, str | None, int | None] | None:
-        # Purges before the checkpoint: the checkpoint must come after the deleted rows.
+        # In the order the work must happen: rows, their index entries, the index's merge,
+        # then the checkpoint that takes all of it out of the WAL.
+        order = case({kind: n for n, kind in enumerate(ORDER)}, value=_jobs.kind, else_=len(ORDER))
         async with self._db.reading() as conn:
             row = (
                 await conn.execute(
                     select(_jobs.id, _jobs.kind, _jobs.user_key, _jobs.through_id)
-                    .order_by((_jobs.kind == "checkpoint").asc(), _jobs.id)
+                    .order_by(order, _jobs.id)
                     .limit(1)
                 )
             ).first()
@@ -148,15 +156,21 @@ class Eraser:
         self, job: int, kind: str, user_key: str | None, through: int | None
     ) -> str | None:
         """One step of one job: None when it went to plan, else why it could not."""
-        if kind == "purge" and user_key is not None and through is not None:
+        if kind == PURGE and user_key is not None and through is not None:
             await self._purge(job, user_key, through)
+            return None
+        if kind == SEARCH_PURGE and through is not None:
+            await self._purge_index(job, through)
+            return None
+        if kind == MERGE and through is not None:
+            await self._merge(job, through)
             return None
         reason = await self._db.backend.checkpoint()
         if reason is None:
             # One checkpoint serves every erase committed before it began.
             async with self._db.writing() as conn:
                 await conn.execute(
-                    delete(erase_jobs).where(_jobs.kind == "checkpoint", _jobs.id <= job)
+                    delete(erase_jobs).where(_jobs.kind == CHECKPOINT, _jobs.id <= job)
                 )
         return reason
 
@@ -185,3 +199,34 @@ class Eraser:
                 )
             )
             await conn.execute(delete(erase_jobs).where(_jobs.id == job))
+
+    async def _purge_index(self, job: int, uid: int) -> None:
+        """Delete a forgotten uid's index rows in batches; then owe their shard a merge."""
+        while True:
+            async with self._db.writing(background=True) as conn:
+                if not await self._search.purge_step(conn, uid):
+                    break
+            await asyncio.sleep(PURGE_PAUSE_S)
+        async with self._db.writing() as conn:
+            if self._search.sqlite:
+                await record(conn, MERGE, through_id=shard_of(uid))
+            await conn.execute(delete(erase_jobs).where(_jobs.id == job))
+
+    async def _merge(self, job: int, shard: int) -> None:
+        """Merge the shard's FTS5 segments into one, a step at a time, so no word an erase
+        deleted is left in them."""
+        table = fts_table(shard)
+        async with self._db.writing(background=True) as conn:
+            level = await fts_merge.start(conn, table)
+        while level is not None:
+            await asyncio.sleep(PURGE_PAUSE_S)
+            async with self._db.writing(background=True) as conn:
+                if await fts_merge.step(conn, table, level):
+                    break
+        async with self._db.writing() as conn:
+            # One merge serves every erase in this shard recorded before it began.
+            await conn.execute(
+                delete(erase_jobs).where(
+                    _jobs.kind == MERGE, _jobs.through_id == shard, _jobs.id <= job
+                )
+            )

@@ -21,8 +21,10 @@ from ..core.domain import (
     plan_changes,
     written_forms,
 )
+from . import erasure
 from .redact import Forgotten, pattern, redact
 from .schema import agent_messages, dump_item, memory_item_forms, memory_items, memory_settings
+from .search_index import SearchIndex
 from .visible import visible
 
 _items = memory_items.c
@@ -105,6 +107,7 @@ async def apply(
     stamp: datetime,
     insert: Callable[[Any], Any],
     dialect: str,
+    search: SearchIndex,
 ) -> tuple[list[AppliedChange], list[Forgotten]]:
     """Apply a turn's changes in order (see `plan_changes`); returns what each did, and what
     the items it forgot match (to cut from the turn's own items too)."""
@@ -116,7 +119,12 @@ async def apply(
     for change in planned:
         if change.action == "forget":
             erased = await erase_item(
-                conn, user_key, stored.pop(change.number), dialect=dialect, insert=insert
+                conn,
+                user_key,
+                stored.pop(change.number),
+                dialect=dialect,
+                insert=insert,
+                search=search,
             )
             applied.append(replace(change, redacted=erased.redacted))
             if erased.forgotten is not None:
@@ -199,6 +207,7 @@ async def erase_item(
     *,
     dialect: str,
     insert: Callable[[Any], Any],
+    search: SearchIndex,
 ) -> ItemErased:
     """Delete one item and every form its value ever had, replacing each in every readable
     history item of the user, and in their other items, by `[forgotten]`; the user's erase
@@ -237,6 +246,9 @@ async def erase_item(
             .values(message_data=row["data"])
         )
     await _redact_other_items(conn, user_key, forgotten)
+    shard = await search.redact(conn, user_key, forgotten)
+    if shard is not None:
+        await erasure.record(conn, erasure.MERGE, through_id=shard)
     return ItemErased(len(changed), forgotten)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     TIMESTAMP,
+    BigInteger,
     Boolean,
     Column,
     Dialect,
@@ -204,6 +205,44 @@ history_marks = Table(
     Column("message_id", Integer, nullable=False),
 )
 MARK_STRIDE = 16
+
+# --- the search index -------------------------------------------------------------------
+
+# Each person's number in the index (never reused: a forgotten person's rows, until deleted,
+# sit in a range nobody reads). A person's indexed messages are one contiguous id range,
+# (uid << 32) + position, so a search is scoped by an id range and a message's neighbours are
+# the ids beside it.
+search_users = Table(
+    "search_users",
+    metadata,
+    Column("uid", Integer, primary_key=True, autoincrement=True),
+    Column("user_key", Text, nullable=False, unique=True),
+    sqlite_autoincrement=True,
+)
+
+# One row per indexed message (what the person said, and the bot's replies; not tool calls):
+# the text exactly as indexed, who said it and when, and what ranking uses. The full-text
+# index itself is per back end (see `search_index.py`): SQLite FTS5 tables
+# `search_ft_<shard>` (contentless; the text, the message before and the one before that,
+# as three columns), PostgreSQL a `tsv` column with a GIN index on (uid, tsv).
+search_docs = Table(
+    "search_docs",
+    metadata,
+    # SQLite: INTEGER, so the id is the table's rowid (a BIGINT key would be a second index).
+    Column(
+        "id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("role", Text, nullable=False),  # user | assistant
+    Column("said_at", UtcTimestamp, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("words", Integer, nullable=False),
+    Column("has_time", Boolean, nullable=False),
+)
+SEARCH_SHARDS = 64  # SQLite: FTS5 tables, a person's in `uid % SEARCH_SHARDS`
+POSITION_BITS = 32
 
 # The migrations' own bookkeeping: one row per applied step.
 schema_versions = Table(

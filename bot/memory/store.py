@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 from agents import TResponseInputItem
-from sqlalchemy import bindparam, delete, func, select, text
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..core.domain import (
@@ -30,18 +31,20 @@ from ..core.domain import (
     HistoryWindow,
     MemoryChange,
     MemorySource,
+    SearchHit,
     UserKey,
     UserMemory,
     utc_now,
 )
-from ..core.store import ErasedDuringTurn
-from . import erasure, history, item_rows, positions
+from . import erasure, history, item_rows, positions, search
 from .database import Database
 from .erasure import Eraser
-from .redact import redact
-from .schema import agent_messages, agent_sessions, dump_item, iso
+from .export import export_document
+from .schema import agent_messages, agent_sessions
+from .search_index import SearchIndex
 from .shield import finish
-from .visible import generation, visible
+from .turns import TurnWriter
+from .visible import visible
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -52,8 +55,6 @@ _messages = agent_messages.c
 # A commit's statements, built (and compiled) once: every one is a round trip to the driver.
 _USER = bindparam("user")
 # One read for the pause flag and the kept history positions.
-_STATE = select(item_rows.paused_column(_USER), generation(_USER), *positions.kept_columns(_USER))
-_ADD_ITEM = agent_messages.insert().values(session_id=_USER, message_data=bindparam("data"))
 # Stored items decoded per step of `all_items` (well under a millisecond), and the pause
 # after each step: a real wait, so the loop thread releases the GIL to the driver threads
 # running other users' queries (`sleep(0)` would keep it for up to the 5 ms switch interval).
@@ -76,18 +77,11 @@ class SqlMemoryStore:
     def __init__(self, target: str | Path, **options: Any) -> None:
         self._db = Database(target, **options)
         self._backend = self._db.backend
+        self._search = SearchIndex(self._backend.name, self._backend.run, self._backend.insert)
         # Erase work left by an earlier run is resumed as soon as the database opens.
-        self._eraser = Eraser(self._db)
+        self._eraser = Eraser(self._db, self._search)
         self._db.on_open = self._eraser.start
-        # The session-row upsert of every commit, built once (its INSERT is the dialect's).
-        self._touch_session = (
-            self._backend.insert(agent_sessions)
-            .values(session_id=bindparam("user"))
-            .on_conflict_do_update(
-                index_elements=[agent_sessions.c.session_id],
-                set_={"updated_at": text("CURRENT_TIMESTAMP")},
-            )
-        )
+        self._turns = TurnWriter(self._backend, self._search)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -144,53 +138,33 @@ class SqlMemoryStore:
         *,
         source: MemorySource | None = None,
         generation: int | None = None,
+        at: datetime | None = None,
     ) -> CommitResult:
         """Store one finished turn: its history items and memory changes, in one
         transaction. While memory is paused only forgetting happens; nothing is stored. A
         forgotten value is removed from stored history and from this turn's items too. With
         `generation` (what the turn read memory at), raises ErasedDuringTurn and stores
-        nothing when the person's memory was erased since, here or in another process."""
+        nothing when the person's memory was erased since, here or in another process.
+        `at` dates the turn (default: now): its items, and what the search index says it
+        was said at (importing an old conversation)."""
         memory_changes = list(changes)
         if not items and not memory_changes:
             return CommitResult(stored=True)
         user_key = str(user)
         source = source or MemorySource(user.frontend)
-        stamp = utc_now()
+        stamp = at or utc_now()
 
         async def write() -> CommitResult:
             async with self._db.writing(lock_user=user_key) as conn:
-                # One read for the pause flag, the erase generation and the kept history
-                # positions: every statement is a round trip to the driver.
-                (state,) = await self._backend.run(conn, _STATE, {"user": user_key})
-                paused, now_at = bool(state[0]), state[1]
-                if generation is not None and now_at != generation:
-                    raise ErasedDuringTurn(f"erased at generation {now_at}, read at {generation}")
-                wanted = [c for c in memory_changes if c.action == "forget" or not paused]
-                applied, forgotten = (
-                    await item_rows.apply(
-                        conn,
-                        user_key,
-                        wanted,
-                        source=source,
-                        stamp=stamp,
-                        insert=self._backend.insert,
-                        dialect=self.dialect,
-                    )
-                    if wanted
-                    else ([], [])
+                return await self._turns.write(
+                    conn,
+                    user_key,
+                    items,
+                    memory_changes,
+                    source=source,
+                    stamp=stamp,
+                    generation=generation,
                 )
-                if forgotten:
-                    await erasure.record(conn, "checkpoint")
-                if paused:
-                    return CommitResult(stored=False, changes=applied)
-                stored = list(items)
-                for each in forgotten:
-                    stored = [redact(item, each) for item in stored]
-                if stored:
-                    await self._insert_history(conn, user_key, stored)
-                    kept = positions.kept_from(*state[2:])
-                    await positions.extend(conn, user_key, kept, len(stored), self._backend.run)
-                return CommitResult(stored=True, changes=applied, items=stored)
 
         result = await finish(write())
         if any(c.action == "forget" for c in result.changes):
@@ -200,16 +174,6 @@ class SqlMemoryStore:
             ]
             result = replace(result, changes=changes)
         return result
-
-    async def _insert_history(
-        self, conn: AsyncConnection, user_key: str, items: Sequence[TResponseInputItem]
-    ) -> None:
-        # As the SDK's add_items: the session row (created, or its updated_at touched), then
-        # the items in order (one executemany).
-        run = self._backend.run
-        await run(conn, self._touch_session, {"user": user_key})
-        rows = [{"user": user_key, "data": dump_item(item, self.dialect)} for item in items]
-        await run(conn, _ADD_ITEM, rows)
 
     # --- memory items ---------------------------------------------------------------------
 
@@ -235,9 +199,14 @@ class SqlMemoryStore:
 
             async def erase() -> item_rows.ItemErased:
                 erased = await item_rows.erase_item(
-                    conn, user_key, item, dialect=self.dialect, insert=self._backend.insert
+                    conn,
+                    user_key,
+                    item,
+                    dialect=self.dialect,
+                    insert=self._backend.insert,
+                    search=self._search,
                 )
-                await erasure.record(conn, "checkpoint")
+                await erasure.record(conn, erasure.CHECKPOINT)
                 await conn.commit()
                 return erased
 
@@ -307,8 +276,11 @@ class SqlMemoryStore:
         await conn.execute(delete(agent_sessions).where(agent_sessions.c.session_id == user_key))
         await positions.invalidate(conn, user_key)
         if newest:
-            await erasure.record(conn, "purge", user_key, through_id=newest)
-        await erasure.record(conn, "checkpoint")
+            await erasure.record(conn, erasure.PURGE, user_key, through_id=newest)
+        uid = await self._search.forget_user(conn, user_key)
+        if uid is not None:
+            await erasure.record(conn, erasure.SEARCH_PURGE, through_id=uid)
+        await erasure.record(conn, erasure.CHECKPOINT)
         await conn.commit()
         return ForgetReport(
             history_items=hidden or 0,
@@ -316,38 +288,26 @@ class SqlMemoryStore:
             notes=[i.value for i in items if i.kind == "note"],
         )
 
+    async def search(
+        self,
+        user: UserKey,
+        query: str,
+        limit: int = 10,
+        *,
+        names: Mapping[str, str] | None = None,
+        matched_only: bool = False,
+    ) -> list[SearchHit]:
+        """The user's best `limit` stored messages (theirs and the bot's replies) for
+        `query`, best first; `names` maps "user"/"assistant" to who is who (default: their
+        remembered name); `matched_only` leaves out messages found for their neighbours."""
+        async with self._db.reading() as conn:
+            return await search.search(
+                conn, self.dialect, str(user), query, limit, names, matched_only=matched_only
+            )
+
     async def erase_complete(self) -> None:
         """Wait until every erase has reached the files (tests; shutdown)."""
         await self._eraser.wait()
-
-
-def export_document(
-    user: UserKey, memory: UserMemory, history: list[TResponseInputItem]
-) -> dict[str, Any]:
-    """The export of one person: their memory items (name and city also as `facts`, as the
-    first release exported them) and every stored history item."""
-    return {
-        "user": str(user),
-        "exported_at": iso(utc_now()),
-        "memory_paused": memory.paused,
-        "facts": {
-            item.kind: {"value": item.value, "updated_at": iso(item.updated_at)}
-            for item in memory.items
-            if item.kind in FACT_NAMES
-        },
-        "memory": [
-            {
-                "number": item.number,
-                "kind": item.kind,
-                "value": item.value,
-                "created_at": iso(item.created_at),
-                "updated_at": iso(item.updated_at),
-                "source": {"frontend": item.source.frontend, "ref": item.source.ref},
-            }
-            for item in memory.items
-        ],
-        "history": history,
-    }
 
 
 def describe_memory(settings: Settings) -> str:

@@ -1,8 +1,11 @@
-"""Recognise requests to remember a note or to forget something, for the offline model.
+"""Recognise requests to remember a note, to forget something, or to recall something said
+long ago, for the offline model.
 
 "remember that I'm vegetarian", "please remember my dog is called Rex", "forget my city",
-"forget note 3", "forget that I'm vegetarian". As in `parser.py`, a message that does not
-clearly ask is left alone: the offline model then answers as it would anyway.
+"forget note 3", "forget that I'm vegetarian"; "what did I say about the wedding?", "do you
+remember the trip to Rome?", "when did I move to Porto?", "did I ever mention my sister?". As
+in `parser.py`, a message that does not clearly ask is left alone: the offline model then
+answers as it would anyway.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ __all__ = [
     "ForgetItem",
     "ForgetNote",
     "RememberNote",
+    "SearchHistory",
     "match_note",
     "parse_memory_request",
+    "parse_search_request",
 ]
 
 
@@ -41,6 +46,12 @@ class ForgetNote:
 @dataclass(frozen=True)
 class ForgetEverything:
     pass
+
+
+@dataclass(frozen=True)
+class SearchHistory:
+    query: str  # what to search for: the topic (after "when" for a question about time)
+    topic: str  # what it is about, in the person's words
 
 
 MemoryRequest = RememberNote | ForgetItem | ForgetNote | ForgetEverything
@@ -118,3 +129,45 @@ def match_note(notes: Sequence[Any], text: str) -> int | None:
         if score >= 0.5 and (best is None or score > best[0]):
             best = (score, entry["number"])
     return best[1] if best else None
+
+
+_RECALL = (
+    re.compile(
+        _LEAD + r"what\s+(?:did|have|had)\s+i\s+(?:ever\s+)?(?:say|said|tell|told|mention|"
+        r"mentioned|write|wrote)(?:\s+you|\s+to\s+you)?\s+(?:about|of|regarding)\s+(?P<what>.+)",
+        re.IGNORECASE | re.DOTALL,
+    ),
+    re.compile(
+        # Not "can you remember …": that asks to keep a note.
+        _LEAD + r"(?:do|did)\s+you\s+(?:still\s+)?(?:remember|recall)\s+"
+        r"(?:(?:when|that|what|how)\s+i\s+)?(?P<what>.+)",
+        re.IGNORECASE | re.DOTALL,
+    ),
+    re.compile(
+        _LEAD + r"(?:did|have|had)\s+i\s+ever\s+(?:mention(?:ed)?|talk(?:ed)?\s+about|"
+        r"(?:tell|told)\s+you\s+about|say|said)\s+(?:anything\s+about\s+)?(?P<what>.+)",
+        re.IGNORECASE | re.DOTALL,
+    ),
+    re.compile(_LEAD + r"when\s+(?:did|was|were|have|had)\s+i\s+(?P<what>.+)", re.IGNORECASE),
+)
+# What such a question may be about and still be the profile's business, not a search.
+_ABOUT_PROFILE = re.compile(
+    r"^(?:me|myself|(?:my\s+)?(?:name|city|home\s*town)|who\s+i\s+am|where\s+i\s+(?:live|"
+    r"am\s+from|'m\s+from|come\s+from)|anything(?:\s+about\s+me)?|everything|it|that|this)$",
+    re.IGNORECASE,
+)
+
+
+def parse_search_request(text: str) -> SearchHistory | None:
+    """What the message asks to find in what the person said before, if it clearly asks."""
+    clean = " ".join(unicodedata.normalize("NFC", text or "").translate(_FOLD).split())
+    for pattern in _RECALL:
+        if m := pattern.match(clean):
+            topic = m.group("what").strip(" ,.!?")
+            if not _WORD.search(topic) or _ABOUT_PROFILE.match(topic):
+                return None
+            # The topic's words are what to find; "when" keeps the question's time cue, and
+            # the question's own words ("say", "remember") would only find other questions.
+            when = "when " if clean.lower().startswith("when") or " when " in clean.lower() else ""
+            return SearchHistory(query=f"{when}{topic}", topic=topic)
+    return None

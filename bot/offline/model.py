@@ -12,6 +12,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from agents import Model, ModelResponse, ModelSettings, ModelTracing, TResponseInputItem, Usage
@@ -32,6 +33,7 @@ from .memory_requests import (
     RememberNote,
     match_note,
     parse_memory_request,
+    parse_search_request,
 )
 from .parser import ParsedMessage, parse_message
 
@@ -40,8 +42,8 @@ MODEL_NAME = "offline"
 HELP_TEXT = (
     "I'm the offline model (no AI service is configured), so I only understand your name, "
     'your city and notes. Try "My name is Ada and I live in Lisbon", "remember that I\'m '
-    'vegetarian", then ask "What\'s my city?" or "What do you know about me?". '
-    "{prefix}memory shows what I remember, {prefix}forget erases it."
+    'vegetarian", then ask "What\'s my city?", "What do you know about me?" or "What did I '
+    'say about Lisbon?". {prefix}memory shows what I remember, {prefix}forget erases it.'
 )
 
 
@@ -59,6 +61,7 @@ class MemoryTools:
     read: str
     remember: str = "remember"
     forget: str = "forget_memory"
+    search: str = "search_history"
 
 
 class OfflineModel(Model):
@@ -150,6 +153,11 @@ class OfflineModel(Model):
         statement = {k: v for k, v in (("name", parsed.name), ("city", parsed.city)) if v}
         if statement and save not in outputs:
             return [_call(save, statement)]
+        recall = parse_search_request(text)
+        if recall is not None and not statement and not (parsed.asks_name or parsed.asks_city):
+            if self.tools.search not in outputs:
+                return [_call(self.tools.search, {"query": recall.query, "limit": 3})]
+            return [_message(_recalled(outputs[self.tools.search], recall.topic))]
         if isinstance(request, RememberNote) and not statement:
             if self.tools.remember not in outputs:
                 return [_call(self.tools.remember, {"note": request.note})]
@@ -186,6 +194,20 @@ def _remembered(output: dict[str, Any], prefix: str) -> str:
     if kept := output.get("already_remembered"):
         return f"I already remember that (note {kept['number']})."
     return _tool_error(output, prefix)
+
+
+def _recalled(output: dict[str, Any], topic: str) -> str:
+    """The answer from a search: the best match, quoted with when it was said."""
+    matches = [m for m in output.get("matches") or [] if isinstance(m, dict)]
+    if not matches:
+        return f"I can't find anything you said about {topic}."
+    best = matches[0]
+    try:
+        when = date.fromisoformat(str(best.get("date"))).strftime("%-d %B %Y")
+    except ValueError:
+        when = "an earlier day"
+    who = "you said" if best.get("who") == "user" else "I said"
+    return f"On {when} {who}: \u201c{best.get('text', '')}\u201d"
 
 
 def _forgotten(output: dict[str, Any], prefix: str) -> str:

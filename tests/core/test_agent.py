@@ -27,7 +27,13 @@ def tool_schemas() -> dict[str, dict]:
 
 def test_tool_schemas_have_no_user_field() -> None:
     schemas = tool_schemas()
-    assert set(schemas) == {"save_facts", "read_facts", "remember", "forget_memory"}
+    assert set(schemas) == {
+        "save_facts",
+        "read_facts",
+        "remember",
+        "forget_memory",
+        "search_history",
+    }
     for schema in schemas.values():
         text = json.dumps(schema).lower()
         for word in ("user", "id", "key", "session"):

@@ -249,7 +249,7 @@ async def test_requests_carry_no_user_identity(
         assert "ada-4242" not in json.dumps(request.body)
         tools = request.body["tools"]
         names = {t.get("name") or t["function"]["name"] for t in tools}
-        assert names == {"save_facts", "read_facts", "remember", "forget_memory"}
+        assert names == {"save_facts", "read_facts", "remember", "forget_memory", "search_history"}
         for tool in tools:
             params = tool.get("parameters") or tool["function"]["parameters"]
             assert not {"user", "user_id", "user_key", "id"} & set(params.get("properties", {}))

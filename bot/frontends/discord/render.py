@@ -12,9 +12,9 @@ from typing import Any
 
 import discord
 
-from ...core.commands import HistoryView
+from ...core.commands import HistoryView, SearchView
 from ...core.domain import AppliedChange, UserMemory
-from ...core.render import describe_change, describe_items, render_items
+from ...core.render import describe_change, describe_items, render_items, search_lines
 from ...core.splitting import split_text
 from ...core.syntax import CommandSyntax
 
@@ -206,4 +206,21 @@ def history_embed(view: HistoryView, *, syntax: CommandSyntax) -> discord.Embed:
     if page.page < page.pages:
         footer += f" · older: {syntax('history', str(page.page + 1))}"
     embed.set_footer(text=footer)
+    return fit_embed(embed)
+
+
+def search_embed(view: SearchView, *, syntax: CommandSyntax) -> discord.Embed:
+    """The `search` embed: the page's matches, best first, each with who said it and when."""
+    embed = discord.Embed(title=clip(f'Search: "{view.words}"', TITLE_LIMIT), colour=EMBED_COLOUR)
+    if view.total == 0:
+        embed.description = "Nothing you told me matches that."
+    elif view.page > view.pages:
+        embed.description = f"There is no page {view.page}: the matches fill {view.pages}."
+    for who, text in search_lines(view):
+        embed.add_field(name=who, value=text, inline=False)
+    if view.total:
+        footer = f"Page {min(view.page, view.pages)} of {view.pages} · best first"
+        if view.page < view.pages:
+            footer += f" · more: {syntax('search', f'{view.words} page {view.page + 1}')}"
+        embed.set_footer(text=footer)
     return fit_embed(embed)

@@ -28,7 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ...core.domain import utc_now
 from ...core.store import StoreError
 from ..schema import metadata, schema_versions
-from . import m001_history, m002_history_positions, m003_memory_items, m004_complete_forgetting
+from . import (
+    m001_history,
+    m002_history_positions,
+    m003_memory_items,
+    m004_complete_forgetting,
+    m005_search_index,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,7 @@ STEPS: tuple[ModuleType, ...] = (
     m002_history_positions,
     m003_memory_items,
     m004_complete_forgetting,
+    m005_search_index,
 )
 LATEST = len(STEPS)
 

@@ -254,6 +254,7 @@ async def test_slash_commands_answer_ephemerally_and_ping_nobody(
     assert {c.name for c in bot.tree.get_commands()} == {
         "memory",
         "history",
+        "search",
         "export",
         "forget",
         "help",

@@ -1,5 +1,5 @@
-"""`memory`, `history`, `export`, `forget` and `help`: hybrid commands, so each is `!name` and
-`/name`.
+"""`memory`, `history`, `search`, `export`, `forget` and `help`: hybrid commands, so each is
+`!name` and `/name`.
 
 Every command acts on the caller's own memory only: the key comes from the author of the
 message or interaction, and no command takes a user argument. Slash replies are ephemeral.
@@ -15,9 +15,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from ....core.commands import MAX_PAGE
+from ....core.commands import MAX_PAGE, search_words
 from ....core.domain import parse_item_ref
-from ..render import NO_MENTIONS, history_embed, memory_embed, split_message
+from ..render import NO_MENTIONS, history_embed, memory_embed, search_embed, split_message
 from ..users import user_key
 
 if TYPE_CHECKING:
@@ -49,6 +49,15 @@ class MemoryCog(commands.Cog, name="Memory"):
             raise commands.RangeError(page, minimum=1, maximum=MAX_PAGE)
         view = await self.bot.chat.commands.history_view(user_key(ctx.author), page)
         embed = history_embed(view, syntax=self.bot.syntax)
+        await ctx.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @commands.hybrid_command(name="search")
+    @app_commands.describe(words="What to look for in what you told me (add 'page 2' for more)")
+    async def search(self, ctx: Context, *, words: str) -> None:
+        """Find what you told me before: the best matches first, each with its date."""
+        text, page = search_words(words)
+        view = await self.bot.chat.commands.search_view(user_key(ctx.author), text, page)
+        embed = search_embed(view, syntax=self.bot.syntax)
         await ctx.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @commands.hybrid_command(name="memory")
@@ -115,8 +124,8 @@ class MemoryCog(commands.Cog, name="Memory"):
             self.bot.chat.commands.help_text(self.bot.syntax),
             "",
             "DMs always work; in a server, @mention me or talk in a chat channel.",
-            "Slash commands /memory, /history, /export, /forget and /help answer so only you "
-            "can see.",
+            "Slash commands /memory, /history, /search, /export, /forget and /help answer so "
+            "only you can see.",
         ]
         for chunk in split_message("\n".join(lines)):
             await ctx.send(chunk, ephemeral=True, allowed_mentions=NO_MENTIONS)

@@ -48,8 +48,8 @@ def register(app: AsyncApp, slack_chat: SlackChat) -> None:
         client: AsyncWebClient,
         context: AsyncBoltContext,
     ) -> None:
-        """(list) · on|off · forget [item] · history [page] · export · help: your memory,
-        shown only to you."""
+        """(list) · on|off · forget [item] · history [page] · search <words> · export · help:
+        your memory, shown only to you."""
         await ack()  # Slack wants this within 3 s; the work follows
         wanted = subcommand(str(command.get("text", "")))
         user_id = command["user_id"]
