@@ -210,15 +210,13 @@ async def search_history(ctx: RunContextWrapper[UserContext], query: str, limit:
     wanted = max(1, min(MAX_SEARCH_RESULTS, limit))
     hits = await ctx.context.store.search(ctx.context.user, _visible(query), wanted)
     matches: list[dict[str, str]] = []
-    used = 0
     for hit in hits:
         entry = {
             "date": hit.said_at.date().isoformat(),
             "who": "user" if hit.role == "user" else "you",
             "text": hit.text,
         }
-        used += len(_dumps(entry))
-        if used > MAX_SEARCH_CHARS and matches:
+        if len(_dumps({"matches": [*matches, entry]})) > MAX_SEARCH_CHARS:
             break
         matches.append(entry)
     if not matches:

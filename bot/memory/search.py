@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..core.domain import SearchHit
 from . import ranking
 from .schema import memory_items, search_docs, search_users
-from .search_index import SPAN, first_position, fts_table, shard_of
+from .search_index import first_position, fts_table, in_range, shard_of
 
 _docs = search_docs.c
 _users = search_users.c
@@ -37,9 +37,7 @@ async def _person(conn: AsyncConnection, user_key: str) -> tuple[int, int, str |
         await conn.execute(
             select(
                 uid,
-                select(func.max(_docs.id))
-                .where(_docs.id.between(uid * SPAN, uid * SPAN + (SPAN - 1)))
-                .scalar_subquery(),
+                select(func.max(_docs.id)).where(in_range(uid)).scalar_subquery(),
                 select(memory_items.c.value)
                 .where(memory_items.c.user_key == user_key, memory_items.c.kind == "name")
                 .scalar_subquery(),

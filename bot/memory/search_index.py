@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from agents import TResponseInputItem
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import BigInteger, bindparam, cast, delete, func, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..core.domain import is_user_message, message_text
@@ -70,15 +70,17 @@ def documents(items: Sequence[TResponseInputItem]) -> list[tuple[str, str]]:
     return found
 
 
+def in_range(uid: Any) -> Any:
+    """The condition on `search_docs` for the rows of the uid `uid` (an expression)."""
+    low = cast(uid, BigInteger) * literal(SPAN, BigInteger)
+    return _docs.id.between(low, low + literal(SPAN - 1, BigInteger))
+
+
 def state_columns(user: Any) -> tuple[Any, Any, Any, Any]:
     """Columns for the commit's one read: the person's uid, the position of their newest
     indexed message, its text and the text before it (the next message's context)."""
     uid = select(_users.uid).where(_users.user_key == user).scalar_subquery()
-    newest = (
-        select(func.max(_docs.id))
-        .where(_docs.id.between(uid * SPAN, uid * SPAN + (SPAN - 1)))
-        .scalar_subquery()
-    )
+    newest = select(func.max(_docs.id)).where(in_range(uid)).scalar_subquery()
     last = select(_docs.body).where(_docs.id == newest).scalar_subquery()
     before = select(_docs.body).where(_docs.id == newest - 1).scalar_subquery()
     return uid, newest, last, before

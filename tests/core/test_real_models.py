@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from bot.settings import Settings
 
 A = UserKey.parse("console:a")
 ADA = UserKey.parse("console:ada")
+BOB = UserKey.parse("console:bob")
 ADA_4242 = UserKey.parse("console:ada-4242")
 B = UserKey.parse("console:b")
 
@@ -360,3 +362,28 @@ async def test_a_real_model_remembers_and_forgets_notes(
     body = server.requests[-1].body
     sent = body.get("input") or [m for m in body["messages"] if m["role"] != "system"]
     assert "hi" in json.dumps(sent) and "I'm vegetarian" not in json.dumps(sent)
+
+
+def answer_from_search(body: dict) -> Reply:
+    found = json.loads(tool_outputs(body)[-1])["matches"]
+    best = found[0]
+    return Reply(f"On {best['date']} you said: {best['text']}" if found else "Nothing found.")
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_a_real_model_searches_what_was_said_long_ago(
+    store: MemoryStore, server: FakeOpenAIServer, api: str
+) -> None:
+    march = datetime(2023, 3, 14, tzinfo=UTC)
+    await store.commit_turn(
+        ADA, [{"role": "user", "content": "the wedding is in Sintra"}], at=march
+    )
+    await store.commit_turn(BOB, [{"role": "user", "content": "my wedding is in Porto"}])
+    server.enqueue(ToolCall("search_history", {"query": "wedding", "limit": 3}), answer_from_search)
+    result = await service_for(store, server, api).turn(ADA, "where was the wedding again?")
+    assert result.reply == "On 2023-03-14 you said: the wedding is in Sintra"
+    # The model asked with the tool's own schema, and got Ada's match only, dated.
+    [output] = tool_outputs(server.requests[-1].body)
+    assert json.loads(output) == {
+        "matches": [{"date": "2023-03-14", "who": "user", "text": "the wedding is in Sintra"}]
+    }

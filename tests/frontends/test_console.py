@@ -119,3 +119,15 @@ def test_a_piped_file_is_not_rate_limited_but_long_lines_are_refused(tmp_path: P
     assert out.count("bot> Got it, I'll remember that you live in") == 30
     assert "That message is too long (5,000 characters; the limit is 4,000)" in out
     assert f"bot> Your city is {lines[-1].removeprefix('I live in ')}." in out
+
+
+def test_search_finds_what_was_said_long_ago_with_its_date(tmp_path: Path) -> None:
+    db = tmp_path / "memory.db"
+    chat(
+        db, "ada", "remember that my sister's wedding is in Sintra", *[f"hi {n}" for n in range(15)]
+    )
+    out = chat(db, "ada", "!search wedding Sintra", "what did I say about the wedding?")
+    assert 'What you said that matches "wedding Sintra"' in out
+    assert "  [you, 20" in out and "remember that my sister's wedding is in Sintra" in out
+    assert "bot> On " in out and "you said: “remember that my sister's wedding is in Sintra”" in out
+    assert "nothing you said" in chat(db, "bob", "!search wedding")  # Ada's, not Bob's
