@@ -42,6 +42,7 @@ from memory_figs import many_users, measure_deep_page, measure_history, measure_
 from overhead import measure_core, measure_frontend  # noqa: E402
 from paths import console_path, discord_path, measure_plugged, plugged_paths  # noqa: E402
 from pg import measure_pg  # noqa: E402
+from search_figs import measure_index_overhead, measure_recall, measure_search_scale  # noqa: E402
 
 # figure: (comparison, goal). "record" figures have no goal and print as such.
 GOALS: dict[str, tuple[str, Any]] = {
@@ -62,6 +63,14 @@ GOALS: dict[str, tuple[str, Any]] = {
     "errors_10000_users": ("==", 0),
     "model_input_items_at_turn_500": ("<=", 44),  # 10 turns × 4 items + the turn itself
     "recalled_at_turn_500": ("==", True),
+    "index_overhead_ratio": ("<=", 1.05),
+    "search_ms_p99_100k_in_1m": ("<=", 20),
+    "index_bytes_per_message": ("record", "the search index's bytes per stored message"),
+    "recall_r_at_5": (">=", 0.75),
+    "recall_r_at_10": (">=", 0.85),
+    "recall_r_at_5_over_baseline": (">=", 0.10),
+    "recall_baseline_r_at_5": ("record", "plain FTS5 bm25, the question's words OR-ed"),
+    "recall_baseline_r_at_10": ("record", "plain FTS5 bm25, the question's words OR-ed"),
     "pg_throughput_ratio": (">=", 0.8),
     "pg_history_deep_page_ratio": ("<=", 2),
 }
@@ -161,6 +170,9 @@ async def run(work: Path, sizes: Sizes) -> tuple[dict[str, Any], list[str]]:
         ("!history latency", lambda: measure_history(work, sizes)),
         ("deep history page", lambda: measure_deep_page(work, sizes)),
         ("window at turn 500", lambda: measure_window(work, sizes)),
+        ("search index cost per turn", lambda: measure_index_overhead(work, sizes)),
+        ("search at scale", lambda: measure_search_scale(work, sizes)),
+        ("recall on LoCoMo", lambda: measure_recall(sizes)),
         ("PostgreSQL", lambda: measure_pg(work, sizes)),
     ]
     for title, section in sections:
@@ -202,7 +214,7 @@ def print_report(results: dict[str, Any]) -> None:
         shown = "record" if kind == "record" else f"{kind} {goal}"
         value = results[key]
         print(f"{key:<32} {value!s:>10}  {shown:<10} {verdict(key, value)}")
-    for key in ("pg_skipped", "slack_skipped"):
+    for key in ("pg_skipped", "slack_skipped", "recall_skipped"):
         if key in results:
             print(f"{key.removesuffix('_skipped')}: skipped: {results[key]}")
     print()

@@ -52,6 +52,9 @@ class Sizes:
     window_turns: int = 500
     durability_turns: int = 20
     pg_throughput_users: int = 1000
+    search_rows: int = 1_000_000  # history rows in the search-at-scale file
+    search_person: int = 100_000  # of them, the searching person's
+    search_queries: int = 300
 
     @classmethod
     def from_env(cls) -> Sizes:
@@ -101,6 +104,9 @@ QUICK: dict[str, Any] = {
     "window_turns": 20,
     "durability_turns": 4,
     "pg_throughput_users": 40,
+    "search_rows": 20_000,
+    "search_person": 5_000,
+    "search_queries": 30,
 }
 
 

@@ -80,7 +80,7 @@ async def measure_throughput(
                         agent,
                         text,
                         session=session,
-                        context=UserContext(key, facts),
+                        context=UserContext(UserKey.parse(key), facts),
                         run_config=run_config,
                     )
                     check(str(result.final_output), text)

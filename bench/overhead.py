@@ -73,7 +73,7 @@ async def core_sides(
                     agent,
                     text,
                     session=sessions[key],
-                    context=UserContext(key, facts),
+                    context=UserContext(UserKey.parse(key), facts),
                     run_config=run_config,
                 )
                 check(str(result.final_output), text)

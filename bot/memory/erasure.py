@@ -65,6 +65,7 @@ class Eraser:
         # Bumped by every `start`: a worker that found no job re-reads if work was owed
         # meanwhile (it may have read the jobs just before that erase committed).
         self._asked = 0
+        self._owed = False  # the worker is on a job (not just looking for one)
         # Why the owed work could not be finished yet (None while it goes to plan).
         self.blocked: str | None = None
 
@@ -100,10 +101,11 @@ class Eraser:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            log.warning(
-                "closing with erase work not yet done in %s; it resumes at the next start",
-                self._db.describe(),
-            )
+            if self._owed:
+                log.warning(
+                    "closing with erase work not yet done in %s; it resumes at the next start",
+                    self._db.describe(),
+                )
 
     async def _work(self) -> None:
         delay = RETRY_FIRST_S
@@ -111,6 +113,7 @@ class Eraser:
             asked = self._asked
             try:
                 job = await self._next_job()
+                self._owed = job is not None
                 if job is None and asked != self._asked:
                     continue
                 if job is None:

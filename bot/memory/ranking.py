@@ -30,7 +30,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 CANDIDATES = 200  # the index's top-N handed to stage 2
 CONTEXT_WEIGHTS = (1.0, 0.5, 0.25)  # BM25 weights of a message, the one before, the one before that
@@ -52,31 +52,27 @@ shouldn so some such than that the their theirs them themselves then there these
 through to too under until up very was wasn we were weren what when where which while who whom
 whose why will with won would wouldn you your yours yourself yourselves s t d ll m re ve y also
 ever
-""".split()  # noqa: SIM905 (a word list reads best as words)
+""".split()
 )
 WORD = re.compile(r"\w+")
 
-_UNIT = (
-    r"(?:second|minute|hour|day|night|week|weekend|month|year|decade|morning|afternoon|"
-    r"evening|summer|winter|spring|fall|autumn|monday|tuesday|wednesday|thursday|friday|"
-    r"saturday|sunday)"
+# What makes a message hold a time expression: a time word, a year, a month or weekday, or a
+# count or "last / next / every …" before a unit of time ("two years", "last week").
+_TIME_WORDS = frozenset(
+    "yesterday today tonight tomorrow ago recently lately earlier soon weekend january "
+    "february march april june july august september october november december monday tuesday "
+    "wednesday thursday friday saturday sunday".split()
 )
-_COUNT = (
-    r"(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|few|"
-    r"couple(?:\s+of)?|several)"
+_UNITS = frozenset(
+    "second minute hour day night week weekend month year decade morning afternoon evening "
+    "summer winter spring fall autumn monday tuesday wednesday thursday friday saturday "
+    "sunday".split()
 )
-TIME_EXPRESSION = re.compile(
-    r"\b(?:yesterday|today|tonight|tomorrow|ago|recently|lately|earlier|soon|"
-    r"(?:last|next|this|past|previous|coming|every|each)\s+(?:few\s+|couple\s+of\s+)?"
-    + _UNIT
-    + r"s?|"
-    + _COUNT
-    + r"\s+"
-    + _UNIT
-    + r"s?|january|february|march|april|june|july|august|september|october|november|december|"
-    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekend|(?:19|20)\d\d)\b",
-    re.IGNORECASE,
+_BEFORE_UNIT = frozenset(
+    "last next this past previous coming every each a an one two three four five six seven "
+    "eight nine ten eleven twelve few several".split()
 )
+_FILLER = frozenset({"few", "couple", "of"})
 _WHEN_QUESTION = re.compile(
     r"^\s*when\b|\bwhen (?:did|was|were|is|are|will|does|do|has|had)\b|"
     r"\b(?:what|which) (?:year|month|date|day|time|week)\b|\bhow long\b|\bhow often\b",
@@ -106,7 +102,19 @@ def word_count(text: str) -> int:
 
 def has_time(text: str) -> bool:
     """Whether a message holds a time expression ("yesterday", "last week", "in 2022")."""
-    return TIME_EXPRESSION.search(text) is not None
+    words = WORD.findall(text.casefold())
+    if _TIME_WORDS.intersection(words):
+        return True
+    for n, word in enumerate(words):
+        if len(word) == 4 and word[:2] in ("19", "20") and word.isdigit():
+            return True
+        if word in _BEFORE_UNIT or word.isdigit():
+            following = words[n + 1 : n + 4]
+            while following and following[0] in _FILLER:
+                following = following[1:]
+            if following and following[0].removesuffix("s") in _UNITS:
+                return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -195,7 +203,7 @@ class Row:
 
     position: int
     role: str
-    said_at: datetime
+    said_on: str  # the UTC day it was said, "2023-05-08" (compared as text: cheap)
     words: int
     has_time: bool
 
@@ -205,27 +213,32 @@ def rank(query: Query, scores: Mapping[int, float], rows: Sequence[Row], limit: 
     is better) for the candidates; `rows` are the candidates and their neighbours."""
     get = scores.get
     k1, k2, k3 = KERNEL
-    if query.when is not None:
-        low = query.when.first - timedelta(days=DATE_BEFORE_DAYS)
-        high = query.when.last + timedelta(days=DATE_AFTER_DAYS)
+    subject, when, wants_time = query.subject, query.when, query.wants_time
+    if when is not None:
+        low = (when.first - timedelta(days=DATE_BEFORE_DAYS)).isoformat()
+        high = (when.last + timedelta(days=DATE_AFTER_DAYS)).isoformat()
+    log1p, longest = _LOG1P, len(_LOG1P)
     ranked = []
     for row in rows:
         at = row.position
+        a, b = get(at - 1, 0.0), get(at + 1, 0.0)
+        c, d = get(at - 2, 0.0), get(at + 2, 0.0)
+        e, f = get(at - 3, 0.0), get(at + 3, 0.0)
         value = (
             get(at, 0.0)
-            + k1 * max(get(at - 1, 0.0), get(at + 1, 0.0))
-            + k2 * max(get(at - 2, 0.0), get(at + 2, 0.0))
-            + k3 * max(get(at - 3, 0.0), get(at + 3, 0.0))
+            + k1 * (a if a > b else b)
+            + k2 * (c if c > d else d)
+            + k3 * (e if e > f else f)
         )
         if value <= 0.0:
             continue
-        if query.subject is not None and row.role != query.subject:
+        if subject is not None and row.role != subject:
             value *= OTHER_SPEAKER
-        if query.when is not None and low <= row.said_at.date() <= high:
+        if when is not None and low <= row.said_on <= high:
             value *= DATE_BOOST
-        if query.wants_time and row.has_time:
+        if wants_time and row.has_time:
             value *= WHEN_BOOST
-        value *= _LOG1P[row.words] if row.words < len(_LOG1P) else math.log1p(row.words)
+        value *= log1p[row.words] if row.words < longest else math.log1p(row.words)
         ranked.append((value, at))  # ties: the newer message first
     ranked.sort(reverse=True)
     return [at for _, at in ranked[:limit]]

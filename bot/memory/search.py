@@ -4,18 +4,25 @@ to the person's own id range, so no one else's rows can come back), then `rankin
 A query's work is bounded at any history size: the index scores at most ROW_BUDGET rows (for a
 long history, the rows holding the query's rarest words; if even the rarest is everywhere,
 the newest of them), stage 2 reads at most 7 × CANDIDATES rows by primary key, and only the
-few results' texts are read.
+few results' texts are read. Each step is one statement, built once and run in one round
+trip to the driver (`Backend.run`): a search is four to six of them.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
 
 from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.expression import Executable
 
 from ..core.domain import SearchHit
 from . import ranking
+from .positions import Run
 from .schema import memory_items, search_docs, search_users
 from .search_index import first_position, fts_table, in_range, shard_of
 
@@ -25,53 +32,93 @@ ROW_BUDGET = 2_000
 SNIPPET_CHARS = 200
 _WEIGHTS = ", ".join(str(w) for w in ranking.CONTEXT_WEIGHTS)
 
+_USER = bindparam("user")
+_UID = select(_users.uid).where(_users.user_key == _USER).scalar_subquery()
+# The person: their uid, their newest indexed position, and their remembered name.
+_PERSON = select(
+    _UID,
+    select(func.max(_docs.id)).where(in_range(_UID)).scalar_subquery(),
+    select(memory_items.c.value)
+    .where(memory_items.c.user_key == _USER, memory_items.c.kind == "name")
+    .scalar_subquery(),
+)
+
 
 def _match(terms: list[str]) -> str:
     return " OR ".join(f'"{term}"' for term in terms)
 
 
-async def _person(conn: AsyncConnection, user_key: str) -> tuple[int, int, str | None] | None:
-    """(uid, newest position, name) of the person, None when nothing of theirs is indexed."""
-    uid = select(_users.uid).where(_users.user_key == user_key).scalar_subquery()
-    row = (
-        await conn.execute(
-            select(
-                uid,
-                select(func.max(_docs.id)).where(in_range(uid)).scalar_subquery(),
-                select(memory_items.c.value)
-                .where(memory_items.c.user_key == user_key, memory_items.c.kind == "name")
-                .scalar_subquery(),
-            )
+@cache
+def _counts(shard: int, terms: int) -> Executable:
+    """Rows holding each of `terms` query words, each counted up to :cap (it stops there)."""
+    table = fts_table(shard)
+    return text(
+        "SELECT "
+        + ", ".join(
+            f"(SELECT count(*) FROM (SELECT rowid FROM {table} WHERE {table} MATCH :q{n} "
+            "AND rowid BETWEEN :low AND :high LIMIT :cap))"
+            for n in range(terms)
         )
-    ).one()
-    if row[0] is None or row[1] is None:
-        return None
-    return row[0], row[1], row[2]
-
-
-async def _count(conn: AsyncConnection, table: str, term: str, low: int, high: int) -> int:
-    """Rows of [low, high] holding `term`, counted up to ROW_BUDGET + 1 (it stops there)."""
-    return (
-        await conn.scalar(
-            text(
-                f"SELECT count(*) FROM (SELECT rowid FROM {table} WHERE {table} MATCH :q "
-                "AND rowid BETWEEN :low AND :high LIMIT :cap)"
-            ),
-            {"q": f'"{term}"', "low": low, "high": high, "cap": ROW_BUDGET + 1},
-        )
-        or 0
     )
 
 
+@cache
+def _nth_newest(shard: int) -> Executable:
+    table = fts_table(shard)
+    return text(
+        f"SELECT rowid FROM {table} WHERE {table} MATCH :q AND rowid BETWEEN :low AND :high "
+        "ORDER BY rowid DESC LIMIT 1 OFFSET :skip"
+    )
+
+
+@cache
+def _bm25(shard: int) -> Executable:
+    table = fts_table(shard)
+    score = f"bm25({table}, {_WEIGHTS})"
+    return text(
+        f"SELECT rowid, -{score} FROM {table} WHERE {table} MATCH :q "
+        f"AND rowid BETWEEN :low AND :high ORDER BY {score} LIMIT :n"
+    )
+
+
+_TS_RANK = text(
+    "SELECT id, ts_rank('{0.1, 0.25, 0.5, 1.0}', tsv, q) AS score "
+    "FROM search_docs, to_tsquery('english', :q) AS q "
+    "WHERE uid = :uid AND tsv @@ q ORDER BY score DESC LIMIT :n"
+)
+_ROWS = {
+    "sqlite": text(
+        "SELECT id, role, said_at, words, has_time FROM search_docs "
+        "WHERE id IN (SELECT value FROM json_each(:ids))"
+    ),
+    "postgresql": text(
+        "SELECT id, role, said_at, words, has_time FROM search_docs WHERE id = ANY(:ids)"
+    ),
+}
+_BODIES = {
+    "sqlite": text(
+        "SELECT id, body FROM search_docs WHERE id IN (SELECT value FROM json_each(:ids))"
+    ),
+    "postgresql": text("SELECT id, body FROM search_docs WHERE id = ANY(:ids)"),
+}
+
+
 async def _plan(
-    conn: AsyncConnection, table: str, terms: list[str], low: int, high: int
+    conn: AsyncConnection, run: Run, shard: int, terms: list[str], low: int, high: int
 ) -> tuple[int, str]:
     """(first position to search, MATCH expression) so that at most ROW_BUDGET rows are
-    scored: the rarest terms whose counts fit select the rows, and every term still scores."""
+    scored: the rarest terms whose counts fit select the rows, and every term still scores
+    ("(rare …) AND (all …)")."""
     everything = _match(terms)
     if high - low + 1 <= ROW_BUDGET:
         return low, everything
-    counts = {term: await _count(conn, table, term, low, high) for term in terms}
+    params: dict[str, Any] = {f"q{n}": f'"{term}"' for n, term in enumerate(terms)}
+    (row,) = await run(
+        conn,
+        _counts(shard, len(terms)),
+        {**params, "low": low, "high": high, "cap": ROW_BUDGET + 1},
+    )
+    counts = dict(zip(terms, row, strict=True))
     keep, total = [], 0
     for term in sorted(terms, key=counts.__getitem__):
         if keep and total + counts[term] > ROW_BUDGET:
@@ -80,63 +127,57 @@ async def _plan(
         total += counts[term]
     if total > ROW_BUDGET:
         # Even the rarest word is everywhere: its newest ROW_BUDGET rows.
-        low = (
-            await conn.scalar(
-                text(
-                    f"SELECT rowid FROM {table} WHERE {table} MATCH :q AND rowid BETWEEN :low "
-                    "AND :high ORDER BY rowid DESC LIMIT 1 OFFSET :skip"
-                ),
-                {"q": f'"{keep[0]}"', "low": low, "high": high, "skip": ROW_BUDGET - 1},
-            )
-            or low
+        found = await run(
+            conn,
+            _nth_newest(shard),
+            {"q": f'"{keep[0]}"', "low": low, "high": high, "skip": ROW_BUDGET - 1},
         )
+        low = found[0][0] if found else low
     elif len(keep) == len(terms):
         return low, everything
     return low, f"({_match(keep)}) AND ({everything})"
 
 
-async def _candidates_sqlite(
-    conn: AsyncConnection, uid: int, newest: int, terms: list[str], body_only: bool
+async def _candidates(
+    conn: AsyncConnection,
+    run: Run,
+    dialect: str,
+    uid: int,
+    newest: int,
+    terms: list[str],
+    body_only: bool,
 ) -> dict[int, float]:
-    table = fts_table(shard_of(uid))
-    low, match = await _plan(conn, table, terms, first_position(uid), newest)
+    if dialect != "sqlite":
+        # Weight A is the message's own text (B and C its context).
+        weight = ":A" if body_only else ""
+        query = " | ".join(f"{term}{weight}" for term in terms)
+        rows = await run(conn, _TS_RANK, {"q": query, "uid": uid, "n": ranking.CANDIDATES})
+        return {at: float(value) for at, value in rows}
+    shard = shard_of(uid)
+    low, match = await _plan(conn, run, shard, terms, first_position(uid), newest)
     if body_only:
         match = f"body : ({match})"
-    score = f"bm25({table}, {_WEIGHTS})"
-    rows = await conn.execute(
-        text(
-            f"SELECT rowid, -{score} FROM {table} WHERE {table} MATCH :q "
-            f"AND rowid BETWEEN :low AND :high ORDER BY {score} LIMIT :n"
-        ),
-        {"q": match, "low": low, "high": newest, "n": ranking.CANDIDATES},
-    )
-    return {at: value for at, value in rows.all()}
+    params = {"q": match, "low": low, "high": newest, "n": ranking.CANDIDATES}
+    return {at: value for at, value in await run(conn, _bm25(shard), params)}
 
 
-async def _candidates_postgres(
-    conn: AsyncConnection, uid: int, terms: list[str], body_only: bool
-) -> dict[int, float]:
-    # Weight A is the message's own text (B and C its context).
-    weight = ":A" if body_only else ""
-    rows = await conn.execute(
-        text(
-            "SELECT id, ts_rank('{0.1, 0.25, 0.5, 1.0}', tsv, q) AS score "
-            "FROM search_docs, to_tsquery('english', :q) AS q "
-            "WHERE uid = :uid AND tsv @@ q ORDER BY score DESC LIMIT :n"
-        ),
-        {"q": " | ".join(f"{term}{weight}" for term in terms), "uid": uid, "n": ranking.CANDIDATES},
-    )
-    return {at: float(value) for at, value in rows.all()}
+def _ids(dialect: str, ids: list[int]) -> Any:
+    return json.dumps(ids) if dialect == "sqlite" else ids
 
 
-_ROWS = select(_docs.id, _docs.role, _docs.said_at, _docs.words, _docs.has_time).where(
-    _docs.id.in_(bindparam("ids", expanding=True))
-)
-_BODIES = select(_docs.id, _docs.body).where(_docs.id.in_(bindparam("ids", expanding=True)))
+def _moment(value: Any) -> datetime:
+    """The driver's own value: ISO text on SQLite (see `UtcTimestamp`), else a datetime."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _day(value: Any) -> str:
+    """The UTC day of a driver's value, as "2023-05-08" (stored UTC: its first ten chars)."""
+    return value[:10] if isinstance(value, str) else value.astimezone(UTC).date().isoformat()
 
 
 async def search(
     conn: AsyncConnection,
+    run: Run,
     dialect: str,
     user_key: str,
     query: str,
@@ -146,35 +187,34 @@ async def search(
     matched_only: bool = False,
 ) -> list[SearchHit]:
     """The person's best `limit` messages for `query`, best first (with `matched_only`, only
-    messages the index matched, not their neighbours)."""
-    person = await _person(conn, user_key)
-    if person is None:
-        return []
+    messages whose own text matched, not their neighbours)."""
+    (person,) = await run(conn, _PERSON, {"user": user_key})
     uid, newest, name = person
+    if uid is None or newest is None:
+        return []
     who = dict(names) if names is not None else ({"user": name} if name else {})
     asked = ranking.analyse(query, who)
     if not asked.terms:
         return []
-    if dialect == "sqlite":
-        scores = await _candidates_sqlite(conn, uid, newest, asked.terms, matched_only)
-    else:
-        scores = await _candidates_postgres(conn, uid, asked.terms, matched_only)
+    scores = await _candidates(conn, run, dialect, uid, newest, asked.terms, matched_only)
     if not scores:
         return []
     around = ranking.neighbours(list(scores), first_position(uid), newest)
-    rows = [
-        ranking.Row(at, role, said_at, words, bool(timed))
-        for at, role, said_at, words, timed in (await conn.execute(_ROWS, {"ids": around})).all()
-    ]
     if matched_only:
-        rows = [row for row in rows if row.position in scores]
+        around = [at for at in around if at in scores]
+    found = await run(conn, _ROWS[dialect], {"ids": _ids(dialect, around)})
+    said_at = {at: moment for at, _, moment, _, _ in found}
+    rows = [
+        ranking.Row(at, role, _day(moment), words, bool(timed))
+        for at, role, moment, words, timed in found
+    ]
     best = ranking.rank(asked, scores, rows, limit)
     if not best:
         return []
-    bodies = dict((await conn.execute(_BODIES, {"ids": best})).all())
-    meta = {row.position: row for row in rows}
+    bodies = dict(await run(conn, _BODIES[dialect], {"ids": _ids(dialect, best)}))
+    role = {row.position: row.role for row in rows}
     return [
-        SearchHit(meta[at].said_at, meta[at].role, snippet(bodies[at], asked.terms)) for at in best
+        SearchHit(_moment(said_at[at]), role[at], snippet(bodies[at], asked.terms)) for at in best
     ]
 
 
@@ -183,9 +223,9 @@ def snippet(body: str, terms: list[str], width: int = SNIPPET_CHARS) -> str:
     flat = " ".join(body.split())
     if len(flat) <= width:
         return flat
-    stems = [t[: max(3, len(t) - 2)] for t in terms]
+    stems = tuple(t[: max(3, len(t) - 2)] for t in terms)
     words = ranking.WORD.finditer(flat)
-    at = next((m.start() for m in words if m.group().casefold().startswith(tuple(stems))), 0)
+    at = next((m.start() for m in words if m.group().casefold().startswith(stems)), 0)
     start = max(0, min(at - width // 3, len(flat) - width))
     cut = flat[start : start + width]
     if start > 0:

@@ -302,7 +302,14 @@ class SqlMemoryStore:
         remembered name); `matched_only` leaves out messages found for their neighbours."""
         async with self._db.reading() as conn:
             return await search.search(
-                conn, self.dialect, str(user), query, limit, names, matched_only=matched_only
+                conn,
+                self._backend.run,
+                self.dialect,
+                str(user),
+                query,
+                limit,
+                names,
+                matched_only=matched_only,
             )
 
     async def erase_complete(self) -> None:

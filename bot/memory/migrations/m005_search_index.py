@@ -46,10 +46,11 @@ def upgrade(conn: Connection) -> None:
                 "CREATE INDEX IF NOT EXISTS idx_search_docs_tsv ON search_docs USING gin (uid, tsv)"
             )
         )
-    _fill(conn)
+    fill(conn)
 
 
-def _fill(conn: Connection) -> None:
+def fill(conn: Connection) -> None:
+    """Index every stored history row not indexed yet (all of them, in this step)."""
     messages = agent_messages.c
     settings = memory_settings.c
     hidden = dict(conn.execute(select(settings.user_key, settings.hidden_through)).all())
