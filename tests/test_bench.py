@@ -41,6 +41,9 @@ FIGURES = (
     "history_at_100_ms_p99",
     "history_at_10000_ms_p99",
     "model_input_items_at_turn_500",
+    "index_overhead_ratio",
+    "search_ms_p99_100k_in_1m",
+    "index_bytes_per_message",
 )
 # Each side of each ratio reports its own distribution, with its run count.
 DISTRIBUTIONS = ("bare_sdk_turn", "core_turn", "discord_turn", "discord_core_turn")
@@ -77,6 +80,11 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     for key in ("core_overhead_ratio", "stall_ratio", "loop_lag_ms_p99"):
         line = next(line for line in proc.stdout.splitlines() if line.startswith(key + " "))
         assert line.rstrip().endswith(("PASS", "MISS")), line
+    # Recall on LoCoMo runs where the brief's file is, and says why not where it is absent.
+    if "recall_skipped" in results:
+        assert "no LoCoMo file" in results["recall_skipped"]
+    else:
+        assert results["recall_r_at_10"] >= results["recall_r_at_5"] >= results["recall_r_at_1"]
     if find_bindir() is None:
         assert "not found" in results["pg_skipped"]
     else:

@@ -2,10 +2,11 @@
 to the person's own id range, so no one else's rows can come back), then `ranking.rank`.
 
 A query's work is bounded at any history size: the index scores at most ROW_BUDGET rows (for a
-long history, the rows holding the query's rarest words; if even the rarest is everywhere,
-the newest of them), stage 2 reads at most 7 × CANDIDATES rows by primary key, and only the
-few results' texts are read. Each step is one statement, built once and run in one round
-trip to the driver (`Backend.run`): a search is four to six of them.
+long history, the rows holding the query's rarest words, scored by those words; if even the
+rarest is everywhere, the newest of them), stage 2 reads at most 7 × CANDIDATES rows (half
+that for a long history) by primary key, and only the few results' texts are read. Each step
+is one statement, built once and run in one round trip to the driver (`Backend.run`): a
+search is four to six of them.
 """
 
 from __future__ import annotations
@@ -107,8 +108,7 @@ async def _plan(
     conn: AsyncConnection, run: Run, shard: int, terms: list[str], low: int, high: int
 ) -> tuple[int, str]:
     """(first position to search, MATCH expression) so that at most ROW_BUDGET rows are
-    scored: the rarest terms whose counts fit select the rows, and every term still scores
-    ("(rare …) AND (all …)")."""
+    scored: for a long history, the rarest terms whose counts fit select and score the rows."""
     everything = _match(terms)
     if high - low + 1 <= ROW_BUDGET:
         return low, everything
@@ -133,9 +133,9 @@ async def _plan(
             {"q": f'"{keep[0]}"', "low": low, "high": high, "skip": ROW_BUDGET - 1},
         )
         low = found[0][0] if found else low
-    elif len(keep) == len(terms):
-        return low, everything
-    return low, f"({_match(keep)}) AND ({everything})"
+    # Only the selecting words score: a word in more than ROW_BUDGET of the person's messages
+    # says little about any one of them, and scoring it costs a pass over all of them.
+    return low, _match(keep)
 
 
 async def _candidates(
@@ -154,10 +154,13 @@ async def _candidates(
         rows = await run(conn, _TS_RANK, {"q": query, "uid": uid, "n": ranking.CANDIDATES})
         return {at: float(value) for at, value in rows}
     shard = shard_of(uid)
-    low, match = await _plan(conn, run, shard, terms, first_position(uid), newest)
+    first = first_position(uid)
+    low, match = await _plan(conn, run, shard, terms, first, newest)
     if body_only:
         match = f"body : ({match})"
-    params = {"q": match, "low": low, "high": newest, "n": ranking.CANDIDATES}
+    # A long history's candidates are its rarest words' best: fewer are needed to find them.
+    wanted = ranking.CANDIDATES if newest - first < ROW_BUDGET else ranking.CANDIDATES // 2
+    params = {"q": match, "low": low, "high": newest, "n": wanted}
     return {at: value for at, value in await run(conn, _bm25(shard), params)}
 
 
