@@ -156,7 +156,7 @@ class OfflineModel(Model):
         recall = parse_search_request(text)
         if recall is not None and not statement and not (parsed.asks_name or parsed.asks_city):
             if self.tools.search not in outputs:
-                return [_call(self.tools.search, {"query": recall.query, "limit": 3})]
+                return [_call(self.tools.search, {"query": recall.query, "limit": 5})]
             return [_message(_recalled(outputs[self.tools.search], recall.topic))]
         if isinstance(request, RememberNote) and not statement:
             if self.tools.remember not in outputs:
@@ -197,17 +197,18 @@ def _remembered(output: dict[str, Any], prefix: str) -> str:
 
 
 def _recalled(output: dict[str, Any], topic: str) -> str:
-    """The answer from a search: the best match, quoted with when it was said."""
+    """The answer from a search: the best match of what the person said, quoted with when
+    it was said (the question asks what they said, not what the bot did)."""
     matches = [m for m in output.get("matches") or [] if isinstance(m, dict)]
-    if not matches:
+    theirs = [m for m in matches if m.get("who") == "user"]
+    if not theirs:
         return f"I can't find anything you said about {topic}."
-    best = matches[0]
+    best = theirs[0]
     try:
         when = date.fromisoformat(str(best.get("date"))).strftime("%-d %B %Y")
     except ValueError:
         when = "an earlier day"
-    who = "you said" if best.get("who") == "user" else "I said"
-    return f"On {when} {who}: \u201c{best.get('text', '')}\u201d"
+    return f"On {when} you said: \u201c{best.get('text', '')}\u201d"
 
 
 def _forgotten(output: dict[str, Any], prefix: str) -> str:
