@@ -29,7 +29,8 @@ class Level:
     segments: int
 
 
-def _varint(data: bytes, at: int) -> tuple[int, int]:
+def varint(data: bytes, at: int) -> tuple[int, int]:
+    """The SQLite varint at `at` in `data`, and where the next value starts."""
     value = 0
     for k in range(8):
         byte = data[at + k]
@@ -45,15 +46,15 @@ def levels(record: bytes) -> list[Level]:
     if len(record) < 5 or record[4:8] == b"\xff\x00\x00\x01":
         raise ValueError("not the FTS5 structure format this bot reads")
     at = 4  # the cookie
-    count, at = _varint(record, at)
-    _, at = _varint(record, at)  # segments in all
-    _, at = _varint(record, at)  # write counter
+    count, at = varint(record, at)
+    _, at = varint(record, at)  # segments in all
+    _, at = varint(record, at)  # write counter
     found = []
     for _ in range(count):
-        merging, at = _varint(record, at)
-        segments, at = _varint(record, at)
+        merging, at = varint(record, at)
+        segments, at = varint(record, at)
         for _ in range(3 * segments):  # each segment: id, first page, last page
-            _, at = _varint(record, at)
+            _, at = varint(record, at)
         found.append(Level(merging, segments))
     if at != len(record):
         raise ValueError("not the FTS5 structure format this bot reads")

@@ -11,17 +11,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from bot.memory.fts_merge import varint
+
 TOKENIZER = "porter unicode61 remove_diacritics 2"
-
-
-def _varint(data: bytes, at: int) -> tuple[int, int]:
-    value = 0
-    for k in range(8):
-        byte = data[at + k]
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            return value, at + k + 1
-    return (value << 8) | data[at + 8], at + 9
 
 
 def leaf_terms(conn: sqlite3.Connection, table: str) -> set[str]:
@@ -35,17 +27,17 @@ def leaf_terms(conn: sqlite3.Connection, table: str) -> set[str]:
         leaf_size = int.from_bytes(block[2:4], "big")
         offsets, at, total = [], leaf_size, 0
         while at < len(block):
-            step, at = _varint(block, at)
+            step, at = varint(block, at)
             total += step
             offsets.append(total)
         previous = b""
         for n, offset in enumerate(offsets):
             if n == 0:
-                size, at = _varint(block, offset)
+                size, at = varint(block, offset)
                 term = block[at : at + size]
             else:
-                shared, at = _varint(block, offset)
-                size, at = _varint(block, at)
+                shared, at = varint(block, offset)
+                size, at = varint(block, at)
                 term = previous[:shared] + block[at : at + size]
             previous = term
             found.add(term[1:].decode("utf-8", "replace"))  # the first byte: which index
