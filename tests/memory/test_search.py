@@ -193,3 +193,36 @@ async def test_a_model_calling_search_history_gets_dated_bounded_matches(
     matches = json.loads(output)["matches"]
     assert matches and all(m["who"] == "user" and m["date"].startswith("2024-") for m in matches)
     model.assert_complete()
+
+
+async def test_an_unreadable_index_structure_falls_back_to_optimize(
+    sqlite_store: SqlMemoryStore, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A newer SQLite may write FTS5's structure record in a form this code does not read:
+    # the merge then takes one 'optimize', and the forgotten word is still gone.
+    from bot.memory import fts_merge
+
+    def unreadable(record: bytes) -> list:
+        raise ValueError("not the FTS5 structure format this bot reads")
+
+    monkeypatch.setattr(fts_merge, "levels", unreadable)
+    service = make_service(sqlite_store)
+    for n in range(5):
+        await service.turn(ADA, f"I live in Quorravale, part {n}")
+    await sqlite_store.forget_item(ADA, "city")
+    await sqlite_store.erase_complete()
+    assert indexed_anywhere(db_path, "Quorravale") == []
+    assert traces(db_path, "Quorravale") == []
+
+
+def test_the_structure_record_reader_knows_its_format() -> None:
+    from bot.memory.fts_merge import Level, levels
+
+    # A record as SQLite 3.40 writes it: cookie, 2 levels, 3 segments, write counter; level
+    # 0 has no merge and two segments, level 1 a merge of 1 input and one segment.
+    record = bytes([0, 0, 0, 7, 2, 3, 9, 0, 2, 1, 1, 1, 2, 2, 2, 1, 1, 3, 3, 3])
+    assert levels(record) == [Level(0, 2), Level(1, 1)]
+    with pytest.raises(ValueError):
+        levels(record + b"\x01")  # trailing bytes: not this format
+    with pytest.raises(ValueError):
+        levels(b"\x00\x00\x00\x07\xff\x00\x00\x01\x00")  # the newer (3.43+) header
