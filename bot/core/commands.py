@@ -1,5 +1,6 @@
 """The chat commands every front end shares: `memory`, `forget`, `history`, `export`,
-`help`. Each acts on the caller's own memory only (the key comes from the front end).
+`usage`, `help`, and `config` for a server's admins. Each acts on the caller's own memory
+only (the key comes from the front end); `config` on the server the front end names.
 
 A front end hands over a parsed `Command` and its own `CommandSyntax`, so every hint names the
 command the way people type it there (`!forget 3` in a terminal, `/memory forget 3` on Slack).
@@ -13,11 +14,14 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .config_text import run_config_text
 from .domain import AppliedChange, ForgetReport, HistoryPage, UserKey, UserMemory, parse_item_ref
+from .places import Place
 from .render import render_forget, render_history, render_item_forgotten, render_memory
 from .syntax import Command, CommandSyntax
 
 if TYPE_CHECKING:
+    from .admin import ServerAdmin
     from .admission import UserLocks
     from .failures import FailureLog
     from .store import MemoryStore
@@ -79,15 +83,37 @@ class Commands:
     """The chat commands over a person's memory. An erase waits for that person's running
     turn (`locks`), so nothing it read can be stored after it."""
 
-    def __init__(self, store: MemoryStore, locks: UserLocks, failures: FailureLog) -> None:
+    def __init__(
+        self, store: MemoryStore, locks: UserLocks, failures: FailureLog, admin: ServerAdmin
+    ) -> None:
         self.store = store
+        self.admin = admin
         self._locks = locks
         self._failures = failures
 
-    async def run(self, user: UserKey, command: Command, syntax: CommandSyntax) -> str:
-        """The answer to one command. A command that fails answers one sentence (see
+    async def run(
+        self,
+        user: UserKey,
+        command: Command,
+        syntax: CommandSyntax,
+        place: Place | None = None,
+    ) -> str:
+        """The answer to one command typed at `place` (default: the user's front end, no
+        server). A command that fails answers one sentence (see
         `FailureLog.command_failed`) instead of raising."""
+        place = place or Place(user.frontend)
         try:
+            if command.name == "usage":
+                return await self.admin.personal_usage(user, place)
+            if command.name == "config":
+                return await run_config_text(
+                    self.admin,
+                    place,
+                    user,
+                    command.argument,
+                    syntax,
+                    user_key=lambda typed: UserKey(user.frontend, typed),
+                )
             return await self._dispatch(user, command, syntax)
         except Exception as exc:
             return self._failures.command_failed(exc, command.name)
@@ -155,6 +181,7 @@ class Commands:
             (syntax("forget"), "erase everything I've stored about you"),
             (syntax("history", "[page]"), "show what I've stored about you (page 1 is the newest)"),
             (syntax("export"), "everything I've stored about you, as JSON"),
+            (syntax("usage"), "your messages and model tokens today and this month"),
             (syntax("help"), "this message"),
         ]
         width = max(len(typed) for typed, _ in rows) + 1

@@ -13,11 +13,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 from agents import TResponseInputItem
-from sqlalchemy import bindparam, delete, select, text
+from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..core.domain import (
@@ -32,10 +33,12 @@ from ..core.domain import (
     UserMemory,
     utc_now,
 )
-from . import history, item_rows, positions
+from ..core.places import SettingRow
+from ..core.usage import UsageCounts, UsageRecord
+from . import community, history, item_rows, positions
 from .database import Database
 from .redact import pattern, redact
-from .schema import agent_messages, agent_sessions, dump_item, iso
+from .schema import agent_messages, agent_sessions, dump_item, iso, schema_versions
 from .shield import finish
 
 if TYPE_CHECKING:
@@ -76,6 +79,7 @@ class SqlMemoryStore:
                 set_={"updated_at": text("CURRENT_TIMESTAMP")},
             )
         )
+        self._add_usage = community.add_usage_statement(self._backend.insert)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -130,12 +134,15 @@ class SqlMemoryStore:
         changes: Sequence[MemoryChange] = (),
         *,
         source: MemorySource | None = None,
+        usage: UsageRecord | None = None,
     ) -> CommitResult:
         """Store one finished turn: its history items and memory changes, in one
         transaction. While memory is paused only forgetting happens; nothing is stored. A
-        forgotten value is removed from stored history and from this turn's items too."""
+        forgotten value is removed from stored history and from this turn's items too.
+        `usage` is added to the user's counts (paused or not: they hold no content) by one
+        upsert in the same transaction, which returns the new totals."""
         memory_changes = list(changes)
-        if not items and not memory_changes:
+        if not items and not memory_changes and usage is None:
             return CommitResult(stored=True)
         user_key = str(user)
         source = source or MemorySource(user.frontend)
@@ -147,6 +154,11 @@ class SqlMemoryStore:
                 # statement is a round trip to the driver.
                 (state,) = await self._backend.run(conn, _STATE, {"user": user_key})
                 paused = bool(state[0])
+                today = None
+                if usage is not None:
+                    params = community.usage_params(user_key, usage)
+                    (totals,) = await self._backend.run(conn, self._add_usage, params)
+                    today = community.counts(totals)
                 wanted = [c for c in memory_changes if c.action == "forget" or not paused]
                 applied = (
                     await item_rows.apply(
@@ -162,14 +174,14 @@ class SqlMemoryStore:
                     else []
                 )
                 if paused:
-                    return CommitResult(stored=False, changes=applied)
+                    return CommitResult(stored=False, changes=applied, usage_today=today)
                 forgotten = pattern(c.value for c in applied if c.action == "forget")
                 stored = [redact(i, forgotten) for i in items] if forgotten else list(items)
                 if stored:
                     await self._insert_history(conn, user_key, stored)
                     kept = positions.kept_from(*state[1:])
                     await positions.extend(conn, user_key, kept, len(stored), self._backend.run)
-                return CommitResult(stored=True, changes=applied, items=stored)
+                return CommitResult(stored=True, changes=applied, items=stored, usage_today=today)
 
         result = await finish(write())
         if any(c.action == "forget" for c in result.changes):
@@ -185,6 +197,47 @@ class SqlMemoryStore:
         await run(conn, self._touch_session, {"user": user_key})
         rows = [{"user": user_key, "data": dump_item(item, self.dialect)} for item in items]
         await run(conn, _ADD_ITEM, rows)
+
+    async def ping(self) -> None:
+        """A cheap query (the schema version), after checking that a SQLite file is still
+        the one opened; raises StoreError with one line when the database does not answer."""
+        await self._db.ready()
+        self._backend.check()
+        async with self._db.reading() as conn:
+            await conn.execute(select(func.max(schema_versions.c.version)))
+
+    # --- server settings and usage (the core's PlaceStore) --------------------------------
+
+    async def place_settings(self, server_key: str) -> list[SettingRow]:
+        """Every setting of one server and its channels."""
+        async with self._db.reading() as conn:
+            return await community.settings_of(conn, server_key)
+
+    async def set_place_setting(
+        self, server_key: str, channel: str, name: str, value: str | None, *, by: UserKey
+    ) -> None:
+        """Store one setting (a JSON value; None removes it), noting who changed it."""
+        async with self._db.writing() as conn:
+            await community.set_setting(
+                conn,
+                self._backend.insert,
+                (server_key, channel, name),
+                value,
+                by=str(by),
+                stamp=utc_now(),
+            )
+
+    async def usage_by_user(self, scope: str, first: date, last: date) -> dict[str, UsageCounts]:
+        """Each user's counts in `scope` over the days `first` to `last`, by user key."""
+        async with self._db.reading() as conn:
+            return await community.by_user(conn, scope, first, last)
+
+    async def usage_of(
+        self, user: UserKey, first: date, last: date, scope: str | None = None
+    ) -> UsageCounts:
+        """One user's counts over the days `first` to `last`, in `scope` or everywhere."""
+        async with self._db.reading() as conn:
+            return await community.of_user(conn, str(user), first, last, scope)
 
     # --- memory items ---------------------------------------------------------------------
 
@@ -246,7 +299,9 @@ class SqlMemoryStore:
     async def export(self, user: UserKey) -> dict[str, Any]:
         """Everything stored about the user, as a JSON-serialisable dict."""
         memory = await self.memory(user)
-        return export_document(user, memory, await self.all_items(user))
+        async with self._db.reading() as conn:
+            usage = await community.export_rows(conn, str(user))
+        return {**export_document(user, memory, await self.all_items(user)), "usage": usage}
 
     # --- erase ----------------------------------------------------------------------------
 

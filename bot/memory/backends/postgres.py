@@ -115,6 +115,9 @@ class PostgresBackend:
     def prepare(self) -> None:
         """Nothing to create before connecting."""
 
+    def check(self) -> None:
+        """Nothing to check without a query: the server answers for itself."""
+
     async def run(
         self,
         conn: AsyncConnection,

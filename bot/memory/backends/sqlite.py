@@ -53,6 +53,7 @@ class SqliteBackend:
         self._checkpoint_retry: asyncio.Task[None] | None = None
         # Compiled once each: the store's few module-level hot-path statements (see `run`).
         self._compiled: dict[Executable, Compiled] = {}
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the opened file
 
     def describe(self) -> str:
         return str(self.path)
@@ -71,11 +72,30 @@ class SqliteBackend:
             if path.parent != Path(""):
                 path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+            opened = path.stat()
         except OSError as exc:
             raise StoreError(
                 f"cannot create the memory file {path}: {exc.strerror or 'not allowed'}; "
                 "choose a writable place with --db or MEMORY_DB_PATH"
             ) from exc
+        self._identity = (opened.st_dev, opened.st_ino)
+
+    def check(self) -> None:
+        """The file at the path is still the one opened: a file removed or replaced while
+        the bot runs leaves it writing to one nobody will read again."""
+        try:
+            found = self.path.stat()
+        except OSError as exc:
+            raise StoreError(
+                f"the memory file {self.path} is gone ({exc.strerror or 'cannot be read'}); "
+                "what is stored from now on is lost at the next start: restore the file, "
+                "then restart the bot"
+            ) from None
+        if self._identity is not None and (found.st_dev, found.st_ino) != self._identity:
+            raise StoreError(
+                f"the memory file {self.path} was replaced by another file while the bot "
+                "runs; restart the bot to use the new one"
+            )
 
     @staticmethod
     def _configure(dbapi_connection: Any, _record: Any) -> None:

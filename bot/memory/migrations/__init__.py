@@ -28,11 +28,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ...core.domain import utc_now
 from ...core.store import StoreError
 from ..schema import metadata, schema_versions
-from . import m001_history, m002_history_positions, m003_memory_items
+from . import m001_history, m002_history_positions, m003_memory_items, m005_community
 
 log = logging.getLogger(__name__)
 
-STEPS: tuple[ModuleType, ...] = (m001_history, m002_history_positions, m003_memory_items)
+STEPS: tuple[ModuleType, ...] = (
+    m001_history,
+    m002_history_positions,
+    m003_memory_items,
+    m005_community,
+)
 LATEST = len(STEPS)
 
 
