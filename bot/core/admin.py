@@ -31,7 +31,10 @@ LIMIT_WORDS = {
     "daily_tokens_per_server": ("tokens-per-server", "model tokens a day for the whole server"),
 }
 NO_SERVER = "Settings belong to a server: use this in a server channel, not in a direct message."
-OFFLINE_NOTE = "(The offline model answers here: it uses no model tokens, so tokens are 0.)"
+OFFLINE_NOTE = (
+    "(The offline model answers here: it runs on this machine and uses no model tokens, so "
+    "tokens are 0.)"
+)
 
 
 def _raw(value: str) -> str:

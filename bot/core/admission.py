@@ -104,6 +104,7 @@ class UserLocks:
         self._locks: dict[UserKey, asyncio.Lock] = {}
         self._users: dict[UserKey, int] = {}
         self._on_idle = on_idle
+        self.total = 0  # holders and waiters of every user's lock
 
     def queued(self, user: UserKey) -> int:
         """Holders plus waiters of this user's lock: one running turn and its queue."""
@@ -113,10 +114,12 @@ class UserLocks:
     async def hold(self, user: UserKey) -> AsyncIterator[None]:
         lock = self._locks.setdefault(user, asyncio.Lock())
         self._users[user] = self._users.get(user, 0) + 1
+        self.total += 1
         try:
             async with lock:
                 yield
         finally:
+            self.total -= 1
             self._users[user] -= 1
             if self._users[user] == 0:
                 del self._users[user]
@@ -146,6 +149,7 @@ class Admission:
             RateLimiter(config.rate_limit_per_minute) if config.rate_limit_per_minute else None
         )
         self._slots = asyncio.Semaphore(config.max_concurrent_turns)
+        self.running = 0  # turns holding a slot
         # Users told their queue is full, until their queue drains: one reply per episode.
         self._queue_warned: set[UserKey] = set()
         # When each user kept out by a server's lists was last told so (oldest first).
@@ -195,6 +199,16 @@ class Admission:
         told[user] = now
         return line
 
-    def slot(self) -> asyncio.Semaphore:
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
         """Held while a turn runs: at most `max_concurrent_turns` at once."""
-        return self._slots
+        async with self._slots:
+            self.running += 1
+            try:
+                yield
+            finally:
+                self.running -= 1
+
+    def queued(self) -> int:
+        """Messages waiting: behind their author's running turn, or for a free slot."""
+        return max(0, self._locks.total - self.running)

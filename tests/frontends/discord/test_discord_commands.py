@@ -256,7 +256,9 @@ async def test_slash_commands_answer_ephemerally_and_ping_nobody(
         "history",
         "export",
         "forget",
+        "usage",
         "help",
+        "config",
     }
 
     [history] = await slash(bot, monkeypatch, "history", ada, channel, page=1)
