@@ -65,6 +65,7 @@ class TurnResult:
     # What the turn changed in memory (saved, corrected, forgotten items).
     changes: list[AppliedChange] = field(default_factory=list)
     paused: bool = False  # memory is paused: nothing of this turn was stored
+    refused: bool = False  # not run at all (admission, access lists, daily limits)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class Reply:
     added: list[TResponseInputItem] = field(default_factory=list)
     is_command: bool = False
     changes: list[AppliedChange] = field(default_factory=list)
+    refused: str | None = None  # why a turn did not run (not_allowed, a daily limit, ...)
 
 
 class ChatService:
@@ -232,7 +234,7 @@ class ChatService:
 
     def _refused(self, place: Place, kind: str, reply: str) -> TurnResult:
         self.observer.turn_done(place.frontend, REFUSED, kind)
-        return TurnResult(reply=reply, ok=False, failure=kind)
+        return TurnResult(reply=reply, ok=False, failure=kind, refused=True)
 
     def _failed(self, user: UserKey, place: Place, exc: Exception) -> TurnResult:
         failure = classify_failure(exc, timeout_s=self.config.timeout_s)
@@ -295,7 +297,8 @@ class ChatService:
         if not stripped:
             return Reply("Say something and I'll answer.", is_command=True)
         result = await self.turn(user, stripped, on_text, source=source, syntax=syntax, place=place)
-        return Reply(result.reply, added=result.added, changes=result.changes)
+        refused = result.failure if result.refused else None
+        return Reply(result.reply, added=result.added, changes=result.changes, refused=refused)
 
 
 async def _stream(streamed: RunResultStreaming, feed: ProgressFeed) -> str:

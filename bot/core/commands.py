@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .admin import RAW_NAMES, Names
 from .config_text import run_config_text
 from .domain import AppliedChange, ForgetReport, HistoryPage, UserKey, UserMemory, parse_item_ref
 from .places import Place
@@ -106,17 +108,35 @@ class Commands:
             if command.name == "usage":
                 return await self.admin.personal_usage(user, place)
             if command.name == "config":
-                return await run_config_text(
-                    self.admin,
-                    place,
-                    user,
-                    command.argument,
-                    syntax,
-                    user_key=lambda typed: UserKey(user.frontend, typed),
-                )
+                return await self.config(user, place, command.argument, syntax)
             return await self._dispatch(user, command, syntax)
         except Exception as exc:
             return self._failures.command_failed(exc, command.name)
+
+    async def config(
+        self,
+        user: UserKey,
+        place: Place,
+        argument: str,
+        syntax: CommandSyntax,
+        *,
+        names: Names = RAW_NAMES,
+        user_key: Callable[[str], UserKey] | None = None,
+    ) -> str:
+        """`config <argument>` typed at `place` (see `config_text`); `user_key` turns a
+        typed user id into a memory key (default: an id on the caller's front end)."""
+        try:
+            return await run_config_text(
+                self.admin,
+                place,
+                user,
+                argument,
+                syntax,
+                names=names,
+                user_key=user_key or (lambda typed: UserKey(user.frontend, typed)),
+            )
+        except Exception as exc:
+            return self._failures.command_failed(exc, "config")
 
     async def history_view(self, user: UserKey, page: int = 1) -> HistoryView:
         """The memory items and one page of history (page 1 is the newest), read at once."""
