@@ -33,7 +33,8 @@ async def test_a_workspace_admin_sets_instructions_limits_and_lists(tmp_path: Pa
     async with FakeSlackAPI() as api:
         api.admins.add("UADMIN")
         async with slack_bot(tmp_path / "m.db", api=api) as bot:
-            said = await bot.command("UADMIN", "config instructions Answer like a librarian.\nBe brief.")
+            typed = "config instructions Answer like a librarian.\nBe brief."
+            said = await bot.command("UADMIN", typed)
             assert said.body["text"].startswith("Saved the instructions of this server")
             here = await bot.command("UADMIN", "config instructions here Use emoji.", "C0QUIZ")
             assert here.body["text"].startswith("Saved the instructions of channel C0QUIZ")
