@@ -9,14 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..core.domain import UserKey, utc_now
 from ..core.places import SettingRow
 from ..core.usage import UsageCounts, UsageRecord
 from .schema import place_settings, usage_days
+
+if TYPE_CHECKING:
+    from .backends import Backend
+    from .database import Database
 
 _settings = place_settings.c
 _usage = usage_days.c
@@ -137,3 +142,41 @@ async def export_rows(conn: AsyncConnection, user_key: str) -> list[dict[str, An
         {"day": row[0], "scope": row[1], **dict(zip(COUNT_COLUMNS, map(int, row[2:]), strict=True))}
         for row in rows
     ]
+
+
+class PlaceRows:
+    """The core's `PlaceStore` contract, for `SqlMemoryStore` (its database and back end)."""
+
+    _db: Database
+    _backend: Backend
+
+    async def place_settings(self, server_key: str) -> list[SettingRow]:
+        """Every setting of one server and its channels."""
+        async with self._db.reading() as conn:
+            return await settings_of(conn, server_key)
+
+    async def set_place_setting(
+        self, server_key: str, channel: str, name: str, value: str | None, *, by: UserKey
+    ) -> None:
+        """Store one setting (a JSON value; None removes it), noting who changed it."""
+        async with self._db.writing() as conn:
+            await set_setting(
+                conn,
+                self._backend.insert,
+                (server_key, channel, name),
+                value,
+                by=str(by),
+                stamp=utc_now(),
+            )
+
+    async def usage_by_user(self, scope: str, first: date, last: date) -> dict[str, UsageCounts]:
+        """Each user's counts in `scope` over the days `first` to `last`, by user key."""
+        async with self._db.reading() as conn:
+            return await by_user(conn, scope, first, last)
+
+    async def usage_of(
+        self, user: UserKey, first: date, last: date, scope: str | None = None
+    ) -> UsageCounts:
+        """One user's counts over the days `first` to `last`, in `scope` or everywhere."""
+        async with self._db.reading() as conn:
+            return await of_user(conn, str(user), first, last, scope)

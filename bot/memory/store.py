@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -33,8 +32,7 @@ from ..core.domain import (
     UserMemory,
     utc_now,
 )
-from ..core.places import SettingRow
-from ..core.usage import UsageCounts, UsageRecord
+from ..core.usage import UsageRecord
 from . import community, history, item_rows, positions
 from .database import Database
 from .redact import pattern, redact
@@ -59,8 +57,9 @@ DECODE_SLICE = 100
 DECODE_PAUSE_S = 0.0005
 
 
-class SqlMemoryStore:
-    """Every user's history and memory items in a SQLite file or a PostgreSQL database.
+class SqlMemoryStore(community.PlaceRows):
+    """Every user's history and memory items in a SQLite file or a PostgreSQL database, and
+    each server's settings and usage (`PlaceRows`).
 
     `SqlMemoryStore(path)` for a SQLite file, `SqlMemoryStore("postgresql+asyncpg://…")` for
     PostgreSQL (keyword options: the pool's size, see `PostgresBackend`). Open it with
@@ -205,39 +204,6 @@ class SqlMemoryStore:
         self._backend.check()
         async with self._db.reading() as conn:
             await conn.execute(select(func.max(schema_versions.c.version)))
-
-    # --- server settings and usage (the core's PlaceStore) --------------------------------
-
-    async def place_settings(self, server_key: str) -> list[SettingRow]:
-        """Every setting of one server and its channels."""
-        async with self._db.reading() as conn:
-            return await community.settings_of(conn, server_key)
-
-    async def set_place_setting(
-        self, server_key: str, channel: str, name: str, value: str | None, *, by: UserKey
-    ) -> None:
-        """Store one setting (a JSON value; None removes it), noting who changed it."""
-        async with self._db.writing() as conn:
-            await community.set_setting(
-                conn,
-                self._backend.insert,
-                (server_key, channel, name),
-                value,
-                by=str(by),
-                stamp=utc_now(),
-            )
-
-    async def usage_by_user(self, scope: str, first: date, last: date) -> dict[str, UsageCounts]:
-        """Each user's counts in `scope` over the days `first` to `last`, by user key."""
-        async with self._db.reading() as conn:
-            return await community.by_user(conn, scope, first, last)
-
-    async def usage_of(
-        self, user: UserKey, first: date, last: date, scope: str | None = None
-    ) -> UsageCounts:
-        """One user's counts over the days `first` to `last`, in `scope` or everywhere."""
-        async with self._db.reading() as conn:
-            return await community.of_user(conn, str(user), first, last, scope)
 
     # --- memory items ---------------------------------------------------------------------
 

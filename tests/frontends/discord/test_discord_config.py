@@ -4,7 +4,8 @@ and roles, daily limits refusing the next turn (and resetting at midnight UTC), 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import json
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import discord
@@ -15,6 +16,7 @@ from agents.testing import ScriptedModel, assistant_message
 from discord.ext import commands
 from discord.ext.test import backend
 from discord_support import BotFactory, drain, member_named, settings_for, slash
+from openai_server import FakeOpenAIServer, Reply
 
 from bot.core.agent import INSTRUCTIONS
 from bot.frontends.discord.bot import MemoryBot
@@ -269,3 +271,37 @@ async def test_usage_with_the_offline_model_says_its_tokens_are_zero(make_bot: B
     # Its two calls (save_facts, then the answer) run on this machine and cost no tokens.
     assert "today: 1 turn, 0 tokens (0 in, 0 out; 2 model requests)" in usage.content
     assert "The offline model answers here: it runs on this machine and uses no" in usage.content
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("api", ["chat_completions", "responses"])
+async def test_usage_is_recorded_from_a_real_models_usage_and_shown(
+    make_bot: BotFactory, tmp_path: Path, api: str, stream: bool
+) -> None:
+    with FakeOpenAIServer() as server:
+        server.enqueue(Reply("Hello Ada, nice to meet you!"), Reply("Still here."))
+        settings = settings_for(
+            tmp_path,
+            openai_base_url=server.base_url,
+            openai_api=api,
+            bot_model="test-model",
+            stream_replies=stream,
+            model_max_retries=0,
+        )
+        bot = await make_bot(settings)
+        ada = member_named("Ada")
+        await say("Hi, I'm Ada", ada)
+        await say("Are you there?", ada)
+        [usage] = await say("!usage", ada)
+    requests = [r for r in server.requests if r.path.endswith(("/completions", "/responses"))]
+    assert len(requests) == 2
+    assert all(r.body.get("stream", False) is stream for r in requests)
+    # The server's own counts (see openai_server._answer): the SDK's usage of each run.
+    spent_in = sum(max(1, len(json.dumps(r.body)) // 4) for r in requests)
+    spent_out = max(1, len("Hello Ada, nice to meet you!") // 4) + max(1, len("Still here.") // 4)
+    counted = await bot.chat.store.usage_of(user_key(ada), date(2000, 1, 1), date(2100, 1, 1))
+    assert (counted.turns, counted.requests) == (2, 2)
+    assert (counted.input_tokens, counted.output_tokens) == (spent_in, spent_out)
+    total = spent_in + spent_out
+    assert f"today: 2 turns, {total:,} tokens ({spent_in:,} in, {spent_out:,} out;" in usage.content
+    assert "offline" not in usage.content
