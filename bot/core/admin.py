@@ -100,7 +100,8 @@ class ServerAdmin:
             value, own = limit_value(settings, self.community.defaults, name)
             typed, words = LIMIT_WORDS[name]
             amount = f"{value:,} {words}" if value else f"no limit on {words}"
-            lines.append(f"  {typed}: {amount}{'' if own else " (the bot's default)"}")
+            origin = "" if own else " (the bot's default)"
+            lines.append(f"  {typed}: {amount}{origin}")
         return "\n".join(lines)
 
     async def usage(self, place: Place, names: Names = RAW_NAMES) -> str:

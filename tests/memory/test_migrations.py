@@ -162,7 +162,8 @@ async def test_a_first_release_file_gains_settings_and_usage(v01_copy: Path) -> 
 
 
 async def test_a_database_of_the_previous_schema_upgrades_with_nothing_lost(
-    open_memory, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+    open_memory,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
 ) -> None:
     # A database as the current main writes it: every step before this one.
     with monkeypatch.context() as previous:
