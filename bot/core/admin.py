@@ -53,6 +53,15 @@ class Names:
 RAW_NAMES = Names()
 
 
+def _amount(value: int, words: str) -> str:
+    """`20 messages a day per person`, `1 message a day per person`, `no limit on …`."""
+    if not value:
+        return f"no limit on {words}"
+    if value == 1:
+        words = words.replace("messages", "message", 1).replace("tokens", "token", 1)
+    return f"{value:,} {words}"
+
+
 def _counts(counts: UsageCounts) -> str:
     return (
         f"{counts.turns:,} turn{'s' if counts.turns != 1 else ''}, {counts.tokens:,} tokens "
@@ -99,7 +108,7 @@ class ServerAdmin:
         for name in LIMITS:
             value, own = limit_value(settings, self.community.defaults, name)
             typed, words = LIMIT_WORDS[name]
-            amount = f"{value:,} {words}" if value else f"no limit on {words}"
+            amount = _amount(value, words)
             origin = "" if own else " (the bot's default)"
             lines.append(f"  {typed}: {amount}{origin}")
         return "\n".join(lines)
@@ -246,7 +255,7 @@ class ServerAdmin:
         settings = await self.community.change(place, name, value, by=by)
         current, own = limit_value(settings, self.community.defaults, name)
         words = LIMIT_WORDS[name][1]
-        amount = f"{current:,} {words}" if current else f"no limit on {words}"
+        amount = _amount(current, words)
         origin = "" if own else " (the bot's default)"
         return (
             f"The limit is now {amount}{origin}. It applies from the next message; usage "

@@ -65,6 +65,10 @@ class UsageRecord:
     output_tokens: int = 0
 
 
+def _messages(count: int) -> str:
+    return f"{count:,} message{'s' if count != 1 else ''}"
+
+
 def next_reset(now: datetime) -> datetime:
     """The next midnight UTC after `now`."""
     today = now.astimezone(UTC).date()
@@ -89,7 +93,7 @@ def quota_refusal(
     if limits.daily_turns_per_user and mine.turns >= limits.daily_turns_per_user:
         reason = (
             "daily_turns_per_user",
-            f"You've reached the daily limit of {limits.daily_turns_per_user:,} messages per "
+            f"You've reached the daily limit of {_messages(limits.daily_turns_per_user)} per "
             f"person {here}.",
         )
     elif limits.daily_tokens_per_user and mine.tokens >= limits.daily_tokens_per_user:

@@ -39,7 +39,7 @@ async def test_a_workspace_admin_sets_instructions_limits_and_lists(tmp_path: Pa
             here = await bot.command("UADMIN", "config instructions here Use emoji.", "C0QUIZ")
             assert here.body["text"].startswith("Saved the instructions of channel C0QUIZ")
             limit = await bot.command("UADMIN", "config limit turns-per-user 1")
-            assert "1 messages a day per person" in limit.body["text"]
+            assert "1 message a day per person" in limit.body["text"]
             blocked = await bot.command("UADMIN", "config block user <@U9|mallory>")
             assert blocked.body["text"] == "That user is now blocked."
 
@@ -47,7 +47,7 @@ async def test_a_workspace_admin_sets_instructions_limits_and_lists(tmp_path: Pa
             assert "Answer like a librarian.\nBe brief." in shown
             assert "instructions in C0QUIZ: Use emoji." in shown
             assert "blocked users: U9" in shown
-            assert "turns-per-user: 1 messages a day per person" in shown
+            assert "turns-per-user: 1 message a day per person" in shown
             rows = {(r.channel, r.name) for r in await bot.chat.store.place_settings(SERVER)}
             assert rows == {
                 ("", "instructions"),
@@ -61,7 +61,7 @@ async def test_a_workspace_admin_sets_instructions_limits_and_lists(tmp_path: Pa
             first = await bot.dm("U1", "My name is Ada")
             assert "Ada" in first.body["text"]
             second = await bot.dm("U1", "What's my name?")
-            assert second.body["text"].startswith("You've reached the daily limit of 1 messages")
+            assert second.body["text"].startswith("You've reached the daily limit of 1 message ")
             refused = await bot.dm("U9", "hello")
             assert refused.body["text"].startswith("Sorry, this server's admins haven't allowed")
             assert await bot.chat.store.all_items(SlackBot.key("U9")) == []
