@@ -53,7 +53,8 @@ def test_console_serves_health_and_metrics_and_takes_config(tmp_path: Path) -> N
         proc.stdin.flush()
         said = [proc.stdout.readline() for _ in range(9)]
         assert said[0].startswith("The limit is now 1 message a day per person.")
-        assert any(line.startswith("bot> You've reached the daily limit of 1 message ") for line in said)
+        refusal = "bot> You've reached the daily limit of 1 message "
+        assert any(line.startswith(refusal) for line in said)
         status, health = fetch(f"http://127.0.0.1:{port}/healthz")
         assert (status, health) == (200, "ok\nstore: answers\nconsole: connected\n")
         status, metrics = fetch(f"http://127.0.0.1:{port}/metrics")
