@@ -31,6 +31,17 @@ NOT_ADMIN = (
 LIMIT_NAMES = {typed: name for name, (typed, _) in LIMIT_WORDS.items()}
 
 
+def limit_value(typed: str) -> int | None:
+    """A limit as typed: a whole number (`20`, `100,000`), or `default` (None: the bot's
+    setting). Anything else raises ValueError."""
+    raw = typed.strip().lower().replace(",", "").replace("_", "")
+    if raw == "default":
+        return None
+    if raw.isascii() and raw.isdigit():
+        return int(raw)
+    raise ValueError(f"not a limit: {typed!r}")
+
+
 def config_help(syntax: CommandSyntax) -> str:
     rows = [
         (syntax("config"), "show this server's settings"),
@@ -85,9 +96,10 @@ async def run_config_text(
         ident = rest[1] if kind == "role" or user_key is None else str(user_key(rest[1]))
         return await admin.set_access(place, by, sub, kind, ident)  # type: ignore[arg-type]
     if sub == "limit" and len(rest) == 2 and rest[0].lower() in LIMIT_NAMES:
-        raw = rest[1].lower().replace(",", "").replace("_", "")
-        if raw == "default":
-            return await admin.set_limit(place, by, LIMIT_NAMES[rest[0].lower()], None)
-        if raw.isascii() and raw.isdigit():
-            return await admin.set_limit(place, by, LIMIT_NAMES[rest[0].lower()], int(raw))
+        try:
+            value = limit_value(rest[1])
+        except ValueError:
+            pass
+        else:
+            return await admin.set_limit(place, by, LIMIT_NAMES[rest[0].lower()], value)
     return f"Usage:\n{config_help(syntax)}"

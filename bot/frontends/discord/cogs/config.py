@@ -16,7 +16,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from ....core.admin import Names
-from ....core.config_text import LIMIT_NAMES
+from ....core.config_text import LIMIT_NAMES, limit_value
 from ..render import NO_MENTIONS, split_message
 from ..users import place_of, user_key
 
@@ -168,14 +168,12 @@ class ConfigCog(commands.Cog, name="Config"):
         value: str,
     ) -> None:
         """Set a daily limit of this server (resets at midnight UTC)."""
-        raw = value.strip().lower().replace(",", "").replace("_", "")
-        if raw != "default" and not (raw.isascii() and raw.isdigit()):
-            raise commands.BadArgument("value must be a whole number or default")
+        try:
+            amount = limit_value(value)
+        except ValueError:
+            raise commands.BadArgument("value must be a whole number or default") from None
         answer = await self.admin.set_limit(
-            self.place(ctx),
-            user_key(ctx.author),
-            LIMIT_NAMES[name],
-            None if raw == "default" else int(raw),
+            self.place(ctx), user_key(ctx.author), LIMIT_NAMES[name], amount
         )
         await self.reply(ctx, answer)
 
