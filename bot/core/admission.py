@@ -199,15 +199,17 @@ class Admission:
         told[user] = now
         return line
 
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Held while a turn runs: at most `max_concurrent_turns` at once."""
-        async with self._slots:
-            self.running += 1
-            try:
-                yield
-            finally:
-                self.running -= 1
+    def slot(self) -> Admission:
+        """Held while a turn runs (`async with`): at most `max_concurrent_turns` at once."""
+        return self
+
+    async def __aenter__(self) -> None:
+        await self._slots.acquire()
+        self.running += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.running -= 1
+        self._slots.release()
 
     def queued(self) -> int:
         """Messages waiting: behind their author's running turn, or for a free slot."""

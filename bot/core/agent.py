@@ -130,10 +130,12 @@ class ValidTextModel(Model):
 def build_agent(
     model: Model | str, model_settings: ModelSettings | None = None
 ) -> Agent[UserContext]:
-    """The memory agent, answering through `model` (its output made valid text)."""
+    """The memory agent, answering through `model` (its output made valid text), with the
+    fixed memory rules as its instructions; a turn in a server with house rules runs a clone
+    whose instructions are `instructions` (the rules, then theirs below)."""
     return Agent[UserContext](
         name="Memory bot",
-        instructions=instructions,
+        instructions=INSTRUCTIONS,
         tools=list(MEMORY_TOOLS),
         model=ValidTextModel(model) if isinstance(model, Model) else model,
         model_settings=model_settings or ModelSettings(),

@@ -28,7 +28,7 @@ from agents import (
 
 from .admin import ServerAdmin
 from .admission import Admission, UserLocks
-from .agent import build_agent, retry_settings
+from .agent import build_agent, instructions, retry_settings
 from .commands import Commands
 from .community import Community
 from .domain import AppliedChange, CommitResult, MemorySource, UserKey
@@ -171,8 +171,9 @@ class ChatService:
                     )
                 except Exception as exc:
                     return self._failed(user, place, exc)
+            # Counted before the lock passes on: the person's next message checks it.
+            self.community.counted(record, user, committed.usage_today)
         self.health.works()
-        self.community.counted(record, user, committed.usage_today)
         self.observer.turn_ran(
             place.frontend,
             time.perf_counter() - arrived,
@@ -269,11 +270,16 @@ class ChatService:
             context.stored, _ = await asyncio.gather(
                 self.store.memory(context.user), session.get_items()
             )
+            # The fixed rules alone are a plain string; with house rules the instructions are
+            # built per run from the context (`agent.instructions`).
+            agent = (
+                self.agent.clone(instructions=instructions) if context.house_rules else self.agent
+            )
             if feed is not None:
-                streamed = Runner.run_streamed(self.agent, text, **run)
+                streamed = Runner.run_streamed(agent, text, **run)
                 reply = await _stream(streamed, feed)
                 return reply, streamed.context_wrapper.usage
-            result = await Runner.run(self.agent, text, **run)
+            result = await Runner.run(agent, text, **run)
             return str(result.final_output or ""), result.context_wrapper.usage
 
     async def handle(

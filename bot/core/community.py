@@ -107,7 +107,7 @@ class Community:
         return NOT_ALLOWED if settings.refuses(str(user), place) else None
 
     def limits(self, settings: ServerSettings) -> Limits:
-        return settings.limits_over(self.defaults)
+        return settings.limits_over(self.defaults) if settings.limits else self.defaults
 
     async def over_limit(
         self, place: Place, settings: ServerSettings, user: UserKey

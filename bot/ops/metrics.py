@@ -8,7 +8,7 @@ only: no user id, message text, server name or secret can reach a label or a val
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -113,6 +113,7 @@ class Metrics:
             "Turns running now (at most MAX_CONCURRENT_TURNS)",
             registry=r,
         )
+        self._ran: dict[str, tuple[Any, Any, Any, Any]] = {}
 
     def watch(self, chat: ChatService) -> None:
         """Read the chat service's queue, turns in flight and connections at scrape time."""
@@ -138,10 +139,24 @@ class Metrics:
     def turn_ran(
         self, frontend: str, seconds: float, requests: int, input_tokens: int, output_tokens: int
     ) -> None:
-        self.latency.labels(frontend).observe(seconds)
-        self.requests.labels(frontend).inc(requests)
-        self.tokens.labels(frontend, "input").inc(input_tokens)
-        self.tokens.labels(frontend, "output").inc(output_tokens)
+        # A front end's series, looked up once (every turn would otherwise take the
+        # library's label lock four times).
+        series = self._ran.get(frontend)
+        if series is None:
+            series = self._ran[frontend] = (
+                self.latency.labels(frontend),
+                self.requests.labels(frontend),
+                self.tokens.labels(frontend, "input"),
+                self.tokens.labels(frontend, "output"),
+            )
+        latency, requests_, tokens_in, tokens_out = series
+        latency.observe(seconds)
+        if requests:
+            requests_.inc(requests)
+        if input_tokens:
+            tokens_in.inc(input_tokens)
+        if output_tokens:
+            tokens_out.inc(output_tokens)
 
     def store_error(self, kind: str) -> None:
         self.store_errors.labels(kind).inc()
