@@ -305,3 +305,19 @@ async def test_usage_is_recorded_from_a_real_models_usage_and_shown(
     total = spent_in + spent_out
     assert f"today: 2 turns, {total:,} tokens ({spent_in:,} in, {spent_out:,} out;" in usage.content
     assert "offline" not in usage.content
+
+
+async def test_the_gateways_events_tell_healthz_whether_discord_is_connected(
+    make_bot: BotFactory,
+) -> None:
+    bot = await make_bot()
+    connections = bot.chat.connections
+    assert connections.problems() == ["discord: not connected yet"]  # create_bot expects it
+    for event, problems in (
+        ("ready", []),
+        ("disconnect", ["discord: disconnected from the gateway"]),
+        ("resumed", []),
+    ):
+        bot.dispatch(event)
+        await dpytest.run_all_events()
+        assert connections.problems() == problems, event

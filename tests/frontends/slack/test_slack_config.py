@@ -4,14 +4,28 @@ workspace admins (users.info) and ADMIN_USER_IDS, instructions, access lists, li
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from pathlib import Path
 
-from slack_api_server import TEAM_ID, FakeSlackAPI, mention
-from slack_support import SlackBot, slack_bot
+import pytest
+from slack_api_server import APP_TOKEN, TEAM_ID, FakeSlackAPI, mention
+from slack_support import SlackBot, slack_bot, slack_settings
 
+from bot.core.chat import ChatService
+from bot.core.config import ChatConfig
 from bot.core.config_text import NOT_ADMIN
+from bot.frontends.slack.app import serve_slack
+from bot.memory import open_store
+from bot.models import select_model
 
 SERVER = f"slack:{TEAM_ID}"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 async def test_config_by_a_non_admin_is_refused_and_changes_nothing(tmp_path: Path) -> None:
@@ -88,3 +102,26 @@ async def test_admin_user_ids_may_configure_without_being_a_workspace_admin(
         [reply] = (await bot.api.wait_for("chat.postMessage", before + 1))[before:]
         assert reply.body["thread_ts"] == plain["ts"]
         assert "Ada" in reply.body["text"]
+
+
+@pytest.mark.parametrize("mode", ["http", "socket"])
+async def test_the_slack_front_end_reports_its_connection_for_healthz(
+    tmp_path: Path, mode: str
+) -> None:
+    async with FakeSlackAPI() as api:
+        extra = {"slack_app_token": APP_TOKEN} if mode == "socket" else {"slack_port": free_port()}
+        settings = slack_settings(tmp_path / "m.db", api, **extra)
+        async with open_store(settings) as store:
+            chat = ChatService(store, select_model(settings), ChatConfig.from_settings(settings))
+            chat.connections.expect("slack")
+            assert chat.connections.problems() == ["slack: not connected yet"]
+            stop = asyncio.Event()
+            running = asyncio.create_task(serve_slack(settings, chat, stop, host="127.0.0.1"))
+            deadline = asyncio.get_running_loop().time() + 20
+            while chat.connections.problems() and not running.done():
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.02)
+            assert chat.connections.problems() == []
+            stop.set()
+            await running
+            assert chat.connections.problems() == ["slack: stopped"]
