@@ -5,6 +5,8 @@
 - `core_overhead_ratio`: `ChatService.turn` ÷ the bare SDK's `Runner.run` with a reused
   `SQLiteSession` per user (made before timing), the same scripted model and the same window
   (`SessionSettings(limit=window × 4 items)` ↔ `HISTORY_WINDOW=window` user turns of 4 items).
+  The bot side does everything a shipped turn does: settings, admission, usage recorded in
+  the commit, metrics.
 - `<front end>_overhead_ratio`: a message through a whole front end ÷ `ChatService.turn` on
   the very service that front end drives: the front end's cost alone.
 """
@@ -27,6 +29,7 @@ from bot.core.config import ChatConfig
 from bot.core.domain import UserKey
 from bot.core.tools import UserContext
 from bot.memory import open_store
+from bot.ops.metrics import Metrics
 
 Step = Callable[[int], Awaitable[object]]
 
@@ -81,7 +84,11 @@ async def core_sides(
             sides[name] = bare
         settings = bench_settings(files["bot"], history_window=window)
         store = await stack.enter_async_context(open_store(settings))
-        service = ChatService(store, model, ChatConfig.from_settings(settings))
+        # As the wiring builds it: counting into the Prometheus metrics (METRICS_PORT only
+        # decides whether they are served), the community settings, usage and limits on.
+        metrics = Metrics()
+        service = ChatService(store, model, ChatConfig.from_settings(settings), observer=metrics)
+        metrics.watch(service)
 
         async def bot(i: int) -> None:
             text = f"question {i}"

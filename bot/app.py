@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import signal
@@ -18,14 +19,17 @@ from typing import TYPE_CHECKING
 
 from .core.chat import ChatService
 from .core.config import ChatConfig
+from .core.usage import Clock, utc_clock
 from .memory import describe_memory, open_store
-from .models import describe_model, make_client, opened_model, select_model
+from .models import describe_model, is_offline, make_client, opened_model, select_model
+from .ops.metrics import Metrics
+from .ops.server import ops_server
 from .settings import SettingsError
 
 if TYPE_CHECKING:
     from agents import Model
 
-    from .core.store import MemoryStore
+    from .core.store import ChatStore
     from .frontends.discord.bot import MemoryBot
     from .settings import Settings
 
@@ -41,28 +45,56 @@ FrontEnd = Callable[[asyncio.Event], Awaitable[None]]
 async def chat_service(
     settings: Settings,
     *,
-    store: MemoryStore | None = None,
+    store: ChatStore | None = None,
     model: Model | None = None,
     rate_limited: bool = True,
+    metrics: Metrics | None = None,
 ) -> AsyncIterator[ChatService]:
     """The chat service the settings describe, over the memory they select (opened here,
     tables checked and migrated, unless `store` is given) and the model they ask for (unless
-    `model` is given); what was opened here is closed on exit, in reverse order."""
+    `model` is given), counting into `metrics`; what was opened here is closed on exit, in
+    reverse order."""
     async with contextlib.AsyncExitStack() as stack:
         if store is None:
             store = await stack.enter_async_context(open_store(settings))
         if model is None:
             model = await stack.enter_async_context(opened_model(settings))
         config = ChatConfig.from_settings(settings, rate_limited=rate_limited)
-        yield ChatService(store, model, config)
+        config = dataclasses.replace(config, offline_model=is_offline(model))
+        metrics = metrics or Metrics()
+        chat = ChatService(store, model, config, observer=metrics)
+        metrics.watch(chat)
+        yield chat
+
+
+@contextlib.asynccontextmanager
+async def operated(
+    settings: Settings, chat: ChatService, front_ends: Sequence[str]
+) -> AsyncIterator[None]:
+    """The front ends named are expected connected (for /healthz); with METRICS_PORT set,
+    /healthz and /metrics are served while the block runs."""
+    for name in front_ends:
+        chat.connections.expect(name)
+    if settings.metrics_port is None:
+        yield
+        return
+    metrics = chat.observer
+    if not isinstance(metrics, Metrics):
+        raise TypeError("the chat service does not count into Metrics")
+    async with ops_server(chat, metrics, host=settings.metrics_host, port=settings.metrics_port):
+        yield
 
 
 def create_bot(
-    settings: Settings, *, model: Model | None = None, sync_global: bool = False
+    settings: Settings,
+    *,
+    model: Model | None = None,
+    sync_global: bool = False,
+    clock: Clock | None = None,
 ) -> MemoryBot:
     """A ready Discord bot over the memory in `settings`; its memory opens on first use and
     closes with the bot, and so does the model's HTTP client. `model` replaces the
-    configured one (tests)."""
+    configured one and `clock` the UTC clock of the daily limits (tests)."""
     from .frontends.discord.bot import build_bot
 
     resources = contextlib.AsyncExitStack()
@@ -73,7 +105,18 @@ def create_bot(
         if client is not None:
             resources.push_async_callback(client.close)
         model = select_model(settings, client)
-    chat = ChatService(store, model, ChatConfig.from_settings(settings))
+    metrics = Metrics()
+    config = ChatConfig.from_settings(settings)
+    config = dataclasses.replace(config, offline_model=is_offline(model))
+    chat = ChatService(
+        store,
+        model,
+        config,
+        observer=metrics,
+        clock=clock or utc_clock,
+    )
+    metrics.watch(chat)
+    chat.connections.expect("discord")
     return build_bot(settings, chat, sync_global=sync_global, resources=resources)
 
 
@@ -143,8 +186,10 @@ async def serve(settings: Settings, frontend: str, *, sync_global: bool = False)
             front_ends.append(functools.partial(serve_discord, bot, token))
         if with_slack:
             front_ends.append(functools.partial(serve_slack, settings, chat))
-        with stop_on_signals() as stop:
-            await run_until_stop(front_ends, stop)
+        running = [n for n, on in (("discord", with_discord), ("slack", with_slack)) if on]
+        async with operated(settings, chat, running):
+            with stop_on_signals() as stop:
+                await run_until_stop(front_ends, stop)
 
 
 async def run_console(settings: Settings, user: str) -> None:
@@ -157,7 +202,8 @@ async def run_console(settings: Settings, user: str) -> None:
             describe_memory(settings),
             describe_model(settings),
         )
-        await console(chat, user, show_added=settings.show_turn_embed)
+        async with operated(settings, chat, ["console"]):
+            await console(chat, user, show_added=settings.show_turn_embed)
 
 
 async def run_migrate(settings: Settings) -> None:

@@ -35,6 +35,11 @@ def offline_model(command_prefix: str = "!") -> OfflineModel:
     return OfflineModel(names, command_prefix)
 
 
+def is_offline(model: Model) -> bool:
+    """Whether `model` is the offline model (it spends no tokens: usage says so)."""
+    return isinstance(model, OfflineModel)
+
+
 def make_client(settings: Settings) -> AsyncOpenAI:
     """The HTTP client for the configured model server (retries are the runner's job)."""
     return AsyncOpenAI(

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
@@ -28,6 +36,25 @@ def _whole(default: int | None, low: int, high: int, what: str = "a whole number
     return Field(
         default, ge=low, le=high, json_schema_extra={"expects": f"{what} from {low} to {high}"}
     )
+
+
+def _user_ids(value: Any) -> Any:
+    parts = value.split(",") if isinstance(value, str) else value
+    ids = frozenset(str(part).strip() for part in parts if str(part).strip())
+    if any(not i.replace("_", "").replace("-", "").isalnum() for i in ids):
+        raise ValueError("must be comma-separated user ids (such as 1234567890,U0ABCDEF)")
+    return ids
+
+
+def _host(value: str) -> str:
+    host = value.strip("[]")  # an IPv6 address may come bracketed
+    if not host or any(ch.isspace() or ch in "/@" for ch in host):
+        raise ValueError("must be a host name or address, such as 127.0.0.1 or 0.0.0.0")
+    return host
+
+
+UserIds = Annotated[frozenset[str], BeforeValidator(_user_ids)]
+Host = Annotated[str, AfterValidator(_host)]
 
 
 def _http_url(value: str | None, example: str) -> str | None:
@@ -112,6 +139,15 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_port: int = _whole(3000, 1, 65535, "a port number")
     slack_api_url: str = "https://slack.com/api/"
+    # Running it for a community: who may change any server's settings besides its own
+    # admins (user ids on any front end), the daily limits of servers that set none (0: off),
+    # and the health and metrics endpoint (unset: none).
+    admin_user_ids: UserIds = frozenset()
+    daily_tokens_per_user: int = _whole(0, 0, 10**12)
+    daily_turns_per_user: int = _whole(0, 0, 10**9)
+    daily_tokens_per_server: int = _whole(0, 0, 10**12)
+    metrics_port: int | None = _whole(None, 1, 65535, "a port number")
+    metrics_host: Host = "127.0.0.1"
 
     def __init__(self, *, env_file: str | Path | None = ".env", **overrides: Any) -> None:
         unknown = set(overrides) - set(type(self).model_fields)

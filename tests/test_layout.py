@@ -1,7 +1,8 @@
 """The shape DESIGN.md draws, checked on the source: dependencies point inward (core never
 imports memory/ or a front end; memory/ and offline/ never import a front end; offline/ takes
-at most the core's domain types; front ends never import memory/), only the wiring knows every
-part, and no module or class grows past the size a reader can hold."""
+at most the core's domain types; front ends never import memory/; ops/ sees only the core),
+only the wiring knows every part, and no module or class grows past the size a reader can
+hold."""
 
 from __future__ import annotations
 
@@ -13,11 +14,27 @@ MAX_MODULE_LINES = 400
 MAX_CLASS_LINES = 250
 # Packages (by dotted prefix) each layer must never import, at run time or for type checking.
 FORBIDDEN = {
-    "bot.core": ("bot.memory", "bot.frontends", "bot.offline", "bot.app", "bot.models"),
-    "bot.memory": ("bot.frontends", "bot.offline", "bot.app", "bot.models"),
-    "bot.offline": ("bot.memory", "bot.frontends", "bot.app", "bot.models"),
-    "bot.frontends": ("bot.memory", "bot.offline", "bot.app", "bot.models"),
-    "bot.settings": ("bot.core", "bot.memory", "bot.frontends", "bot.offline", "bot.app"),
+    "bot.core": (
+        "bot.memory",
+        "bot.frontends",
+        "bot.offline",
+        "bot.ops",
+        "bot.app",
+        "bot.models",
+    ),
+    "bot.memory": ("bot.frontends", "bot.offline", "bot.ops", "bot.app", "bot.models"),
+    "bot.offline": ("bot.memory", "bot.frontends", "bot.ops", "bot.app", "bot.models"),
+    "bot.frontends": ("bot.memory", "bot.offline", "bot.ops", "bot.app", "bot.models"),
+    # Operating it (metrics, /healthz) watches the core through its ports only.
+    "bot.ops": ("bot.memory", "bot.frontends", "bot.offline", "bot.app", "bot.models"),
+    "bot.settings": (
+        "bot.core",
+        "bot.memory",
+        "bot.frontends",
+        "bot.offline",
+        "bot.ops",
+        "bot.app",
+    ),
 }
 # What the offline model may take from the core: its domain types, nothing that runs turns.
 OFFLINE_MAY_USE = ("bot.core.domain",)

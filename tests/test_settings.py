@@ -270,3 +270,37 @@ def test_url_that_is_not_http_is_refused_at_start(
     assert proc.returncode == 2
     assert proc.stderr == f"error: {variable} must be an http(s) URL such as {example}\n"
     assert not (tmp_path / "m.db").exists()
+
+
+def test_community_settings(tmp_path: Path) -> None:
+    defaults = Settings()
+    assert defaults.admin_user_ids == frozenset()
+    assert (defaults.daily_tokens_per_user, defaults.daily_turns_per_user) == (0, 0)
+    assert defaults.daily_tokens_per_server == 0
+    assert defaults.metrics_port is None and defaults.metrics_host == "127.0.0.1"
+    (tmp_path / ".env").write_text(
+        "ADMIN_USER_IDS=1234567890, U0ADMIN\nDAILY_TURNS_PER_USER=20\n"
+        "DAILY_TOKENS_PER_SERVER=100000\nMETRICS_PORT=9464\nMETRICS_HOST=[::1]\n"
+    )
+    read = Settings()
+    assert read.admin_user_ids == {"1234567890", "U0ADMIN"}
+    assert read.daily_turns_per_user == 20 and read.daily_tokens_per_server == 100_000
+    assert read.metrics_port == 9464 and read.metrics_host == "::1"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("METRICS_PORT", "70000", "METRICS_PORT must be a port number from 1 to 65535"),
+        ("DAILY_TURNS_PER_USER", "-1", "DAILY_TURNS_PER_USER must be a whole number from 0"),
+        ("ADMIN_USER_IDS", "a b", "ADMIN_USER_IDS must be comma-separated user ids"),
+        ("METRICS_HOST", "http://x/", "METRICS_HOST must be a host name or address"),
+    ],
+)
+def test_bad_community_settings_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, said: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as caught:
+        Settings()
+    assert str(caught.value).startswith(said)

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from .config import ChatConfig
     from .domain import UserKey
 
+# A person kept out by a server's allow or block lists is told so at most this often.
+NOT_ALLOWED_QUIET_S = 600.0
 SLOW_DOWN = (
     "You're sending messages faster than I can answer, so I skipped this one. "
     "Please slow down a little."
@@ -102,6 +104,7 @@ class UserLocks:
         self._locks: dict[UserKey, asyncio.Lock] = {}
         self._users: dict[UserKey, int] = {}
         self._on_idle = on_idle
+        self.total = 0  # holders and waiters of every user's lock
 
     def queued(self, user: UserKey) -> int:
         """Holders plus waiters of this user's lock: one running turn and its queue."""
@@ -111,10 +114,12 @@ class UserLocks:
     async def hold(self, user: UserKey) -> AsyncIterator[None]:
         lock = self._locks.setdefault(user, asyncio.Lock())
         self._users[user] = self._users.get(user, 0) + 1
+        self.total += 1
         try:
             async with lock:
                 yield
         finally:
+            self.total -= 1
             self._users[user] -= 1
             if self._users[user] == 0:
                 del self._users[user]
@@ -127,14 +132,16 @@ class Refusal:
     """Why a message does not run: a kind for logs and tests, and the reply (empty: send
     nothing, the person was already told)."""
 
-    kind: str  # too_long | queue_full | throttled
+    kind: str  # too_long | not_allowed | queue_full | throttled
     reply: str
 
 
 class Admission:
     """The limits a message passes before its turn runs, and the cap on turns in flight."""
 
-    def __init__(self, config: ChatConfig, locks: UserLocks) -> None:
+    def __init__(
+        self, config: ChatConfig, locks: UserLocks, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.max_input_chars = config.max_input_chars
         self.max_queued_per_user = config.max_queued_per_user
         self._locks = locks
@@ -142,8 +149,12 @@ class Admission:
             RateLimiter(config.rate_limit_per_minute) if config.rate_limit_per_minute else None
         )
         self._slots = asyncio.Semaphore(config.max_concurrent_turns)
+        self.running = 0  # turns holding a slot
         # Users told their queue is full, until their queue drains: one reply per episode.
         self._queue_warned: set[UserKey] = set()
+        # When each user kept out by a server's lists was last told so (oldest first).
+        self._told: OrderedDict[UserKey, float] = OrderedDict()
+        self._clock = clock
 
     def queue_drained(self, user: UserKey) -> None:
         """The user's queue is empty: the next full queue is a new episode."""
@@ -156,8 +167,12 @@ class Admission:
             f"{self.max_input_chars:,}). Please send a shorter one; nothing was stored."
         )
 
-    def refuse(self, user: UserKey, text: str) -> Refusal | None:
-        """None when the message may run; otherwise why not, and what to answer."""
+    def refuse(self, user: UserKey, text: str, not_allowed: str | None = None) -> Refusal | None:
+        """None when the message may run; otherwise why not, and what to answer.
+        `not_allowed` is the line for someone a server's lists keep out (said once every
+        NOT_ALLOWED_QUIET_S, so a refused person's spam gets no answer either)."""
+        if not_allowed is not None:
+            return Refusal("not_allowed", self._once(user, not_allowed))
         if len(text) > self.max_input_chars:
             return Refusal("too_long", self.too_long(len(text)))
         # Checked before the rate limit, so a message refused here uses up no rate token.
@@ -174,6 +189,28 @@ class Admission:
                 return Refusal("throttled", SLOW_DOWN)
         return None
 
-    def slot(self) -> asyncio.Semaphore:
-        """Held while a turn runs: at most `max_concurrent_turns` at once."""
-        return self._slots
+    def _once(self, user: UserKey, line: str) -> str:
+        now = self._clock()
+        told = self._told
+        while told and now - next(iter(told.values())) >= NOT_ALLOWED_QUIET_S:
+            told.popitem(last=False)
+        if user in told:
+            return ""
+        told[user] = now
+        return line
+
+    def slot(self) -> Admission:
+        """Held while a turn runs (`async with`): at most `max_concurrent_turns` at once."""
+        return self
+
+    async def __aenter__(self) -> None:
+        await self._slots.acquire()
+        self.running += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.running -= 1
+        self._slots.release()
+
+    def queued(self) -> int:
+        """Messages waiting: behind their author's running turn, or for a free slot."""
+        return max(0, self._locks.total - self.running)

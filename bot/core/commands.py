@@ -1,5 +1,6 @@
 """The chat commands every front end shares: `memory`, `forget`, `history`, `export`,
-`help`. Each acts on the caller's own memory only (the key comes from the front end).
+`usage`, `help`, and `config` for a server's admins. Each acts on the caller's own memory
+only (the key comes from the front end); `config` on the server the front end names.
 
 A front end hands over a parsed `Command` and its own `CommandSyntax`, so every hint names the
 command the way people type it there (`!forget 3` in a terminal, `/memory forget 3` on Slack).
@@ -11,9 +12,12 @@ import asyncio
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .admin import RAW_NAMES, Names
+from .config_text import run_config_text
 from .domain import (
     AppliedChange,
     ForgetReport,
@@ -23,6 +27,7 @@ from .domain import (
     UserMemory,
     parse_item_ref,
 )
+from .places import Place
 from .render import (
     render_forget,
     render_history,
@@ -33,6 +38,7 @@ from .render import (
 from .syntax import Command, CommandSyntax
 
 if TYPE_CHECKING:
+    from .admin import ServerAdmin
     from .admission import UserLocks
     from .failures import FailureLog
     from .store import MemoryStore
@@ -117,18 +123,58 @@ class Commands:
     """The chat commands over a person's memory. An erase waits for that person's running
     turn (`locks`), so nothing it read can be stored after it."""
 
-    def __init__(self, store: MemoryStore, locks: UserLocks, failures: FailureLog) -> None:
+    def __init__(
+        self, store: MemoryStore, locks: UserLocks, failures: FailureLog, admin: ServerAdmin
+    ) -> None:
         self.store = store
+        self.admin = admin
         self._locks = locks
         self._failures = failures
 
-    async def run(self, user: UserKey, command: Command, syntax: CommandSyntax) -> str:
-        """The answer to one command. A command that fails answers one sentence (see
+    async def run(
+        self,
+        user: UserKey,
+        command: Command,
+        syntax: CommandSyntax,
+        place: Place | None = None,
+    ) -> str:
+        """The answer to one command typed at `place` (default: the user's front end, no
+        server). A command that fails answers one sentence (see
         `FailureLog.command_failed`) instead of raising."""
+        place = place or Place(user.frontend)
         try:
+            if command.name == "usage":
+                return await self.admin.personal_usage(user, place)
+            if command.name == "config":
+                return await self.config(user, place, command.argument, syntax)
             return await self._dispatch(user, command, syntax)
         except Exception as exc:
             return self._failures.command_failed(exc, command.name)
+
+    async def config(
+        self,
+        user: UserKey,
+        place: Place,
+        argument: str,
+        syntax: CommandSyntax,
+        *,
+        names: Names = RAW_NAMES,
+        user_key: Callable[[str], UserKey] | None = None,
+    ) -> str:
+        """`config <argument>` typed at `place` (see `config_text`); `user_key` turns a
+        typed user id into a memory key (default: an id on the caller's front end)."""
+        try:
+            return await run_config_text(
+                self.admin,
+                place,
+                user,
+                argument,
+                syntax,
+                names=names,
+                user_key=user_key or (lambda typed: UserKey(user.frontend, typed)),
+            )
+        except Exception as exc:
+            return self._failures.command_failed(exc, "config")
 
     async def history_view(self, user: UserKey, page: int = 1) -> HistoryView:
         """The memory items and one page of history (page 1 is the newest), read at once."""
@@ -201,6 +247,7 @@ class Commands:
             (syntax("history", "[page]"), "show what I've stored about you (page 1 is the newest)"),
             (syntax("search", "<words>"), "find what you told me before, best first, with dates"),
             (syntax("export"), "everything I've stored about you, as JSON"),
+            (syntax("usage"), "your messages and model tokens today and this month"),
             (syntax("help"), "this message"),
         ]
         width = max(len(typed) for typed, _ in rows) + 1

@@ -3,8 +3,11 @@ declared once (in `Settings`) and nothing is configured from outside after const
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from .places import AnswerRule, Limits
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -24,6 +27,12 @@ class ChatConfig:
     rate_limit_per_minute: int  # 0: no per-user rate limit
     max_queued_per_user: int
     max_concurrent_turns: int
+    # Daily limits for servers (and DMs) that set none of their own; 0: no limit.
+    limits: Limits = Limits()
+    # Where each front end answers plain messages in servers that set nothing (Discord:
+    # CHAT_CHANNEL_IDS); a front end not named here answers @mentions only.
+    answer_defaults: Mapping[str, AnswerRule] = field(default_factory=dict)
+    offline_model: bool = False  # the offline model spends no tokens: usage says so
 
     @classmethod
     def from_settings(cls, settings: Settings, *, rate_limited: bool = True) -> ChatConfig:
@@ -42,4 +51,21 @@ class ChatConfig:
             rate_limit_per_minute=settings.rate_limit_per_minute if rate_limited else 0,
             max_queued_per_user=settings.max_queued_per_user,
             max_concurrent_turns=settings.max_concurrent_turns,
+            limits=Limits(
+                daily_tokens_per_user=settings.daily_tokens_per_user,
+                daily_turns_per_user=settings.daily_turns_per_user,
+                daily_tokens_per_server=settings.daily_tokens_per_server,
+            ),
+            answer_defaults={"discord": discord_default(settings.chat_channel_ids)},
+            offline_model=settings.use_offline_model,
         )
+
+
+def discord_default(chat_channel_ids: frozenset[int] | str) -> AnswerRule:
+    """CHAT_CHANNEL_IDS as the answer rule of Discord servers that set none: `*` every
+    channel, a list those channels, empty @mentions only (as before servers had settings)."""
+    if chat_channel_ids == "*":
+        return AnswerRule("all")
+    if chat_channel_ids:
+        return AnswerRule("channels", frozenset(str(i) for i in chat_channel_ids))
+    return AnswerRule("mentions")

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from agents import TResponseInputItem
 
+from .usage import UsageCounts
+
 FACT_NAMES = ("name", "city")
 MAX_NOTE_CHARS = 200
 MAX_NOTES = 50
@@ -236,6 +238,8 @@ class CommitResult:
     stored: bool = True
     changes: list[AppliedChange] = field(default_factory=list)
     items: list[TResponseInputItem] = field(default_factory=list)  # as stored (redacted)
+    # The author's usage in the turn's scope today, this turn included (when usage was given).
+    usage_today: UsageCounts | None = None
 
 
 def parse_item_ref(text: str) -> str | None:

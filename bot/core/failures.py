@@ -35,6 +35,8 @@ COMMAND_ACTIONS = {
     "forget": "erase your memory",
     "export": "export your memory",
     "memory": "change your memory settings",
+    "usage": "show your usage",
+    "config": "show or change this server's settings",
 }
 
 
@@ -112,10 +114,13 @@ class StorageHealth:
     """Logs storage failures once per episode: a full disk fails every write until the
     operator frees space, and one line says so, not one traceback per message."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_error: Callable[[str], None] = lambda _kind: None) -> None:
         self.down = False
+        self._on_error = on_error  # every failure, by kind (the metrics count them)
 
     def failed(self, exc: BaseException) -> None:
+        full = isinstance(storage_error(exc), StoreFull)
+        self._on_error(STORAGE_FULL if full else STORAGE_FAILED)
         if self.down:
             log.debug("memory storage still failing", exc_info=exc)
             return

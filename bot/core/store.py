@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol, Self
 
 from agents import TResponseInputItem
@@ -22,6 +22,8 @@ from .domain import (
     UserKey,
     UserMemory,
 )
+from .places import SettingRow
+from .usage import UsageCounts, UsageRecord
 
 
 class StoreError(Exception):
@@ -74,14 +76,22 @@ class MemoryStore(Protocol):
         changes: Sequence[MemoryChange] = (),
         *,
         source: MemorySource | None = None,
+        usage: UsageRecord | None = None,
         generation: int | None = None,
         at: datetime | None = None,
     ) -> CommitResult:
         """Store one finished turn: its history items and memory changes, in one
         transaction; while memory is paused, nothing but forgetting. `source` (default: the
-        key's front end) is kept with each item the turn saves. With `generation` (what the
-        turn read its memory at), raises `ErasedDuringTurn` and stores nothing when the
+        key's front end) is kept with each item the turn saves. `usage` is added to the
+        user's counts of that day and scope in the same transaction (paused or not: counts
+        hold no content), and the result carries their new totals. With `generation` (what
+        the turn read its memory at), raises `ErasedDuringTurn` and stores nothing when the
         person's memory has been erased since. `at` dates the turn (default: now)."""
+        ...
+
+    async def ping(self) -> None:
+        """A cheap query that raises StoreError when the database does not answer (or, for
+        a file, when it is no longer the file that was opened)."""
         ...
 
     async def memory(self, user: UserKey) -> UserMemory:
@@ -128,3 +138,34 @@ class MemoryStore(Protocol):
         """Erase the user's history and memory: unreadable at once (one short transaction),
         gone from the files when `ForgetReport.pending` is None; report what was erased."""
         ...
+
+
+class PlaceStore(Protocol):
+    """Server and channel settings, and usage counts: the operator's side of the database.
+    Settings are rows of (server, channel, name, JSON value); usage is counted per UTC day,
+    scope (a server, or a front end's DMs) and user."""
+
+    async def place_settings(self, server_key: str) -> list[SettingRow]:
+        """Every setting of one server and its channels."""
+        ...
+
+    async def set_place_setting(
+        self, server_key: str, channel: str, name: str, value: str | None, *, by: UserKey
+    ) -> None:
+        """Store one setting (a JSON value; None removes it), noting who changed it."""
+        ...
+
+    async def usage_by_user(self, scope: str, first: date, last: date) -> Mapping[str, UsageCounts]:
+        """Each user's counts in `scope` over the days `first` to `last` (inclusive), by
+        user key; users with none are left out."""
+        ...
+
+    async def usage_of(
+        self, user: UserKey, first: date, last: date, scope: str | None = None
+    ) -> UsageCounts:
+        """One user's counts over the days `first` to `last`, in `scope` or everywhere."""
+        ...
+
+
+class ChatStore(MemoryStore, PlaceStore, Protocol):
+    """Both contracts: what the chat service runs on."""

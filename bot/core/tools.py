@@ -28,6 +28,7 @@ from .domain import (
     same_note,
     utc_now,
 )
+from .places import Place
 from .syntax import CommandSyntax
 from .text import without_surrogates
 
@@ -47,6 +48,10 @@ class UserContext:
     syntax: CommandSyntax = field(default_factory=CommandSyntax)
     changes: list[MemoryChange] = field(default_factory=list)
     stored: UserMemory | None = field(default=None, repr=False)
+    # Where the message was written, and the (whose, text) house rules its server and channel
+    # give the agent, below the fixed rules (`agent.instructions`).
+    place: Place | None = None
+    house_rules: list[tuple[str, str]] = field(default_factory=list)
 
     async def view(self) -> UserMemory:
         """Memory as it will be once this turn's changes are stored (read once per turn)."""

@@ -18,6 +18,7 @@ from typing import TextIO
 
 from ..core.chat import ChatService
 from ..core.domain import UserKey
+from ..core.places import Place
 from ..core.render import render_changes, render_turn_added
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,9 @@ READ_CHUNK = 64 * 1024
 # piped file is never read ahead into memory.
 QUEUED_LINES = 64
 LINE_FAILED = "Sorry, something went wrong with that line. It has been logged; please go on."
+# The terminal is one server of one channel, and its operator is its admin: `!config` sets
+# the console's instructions and limits, `!config usage` shows its usage.
+CONSOLE = Place("console", server="local", channel="local", admin=True)
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,7 @@ async def run_console(
             stdout.reconfigure(errors="replace")
     interactive = stdin.isatty() and stdout.isatty()
     user = UserKey("console", user_id)
+    service.connections.connected("console")
     if interactive:
         print(
             f"Chatting as {user}. {service.syntax('help')} lists commands; Ctrl-D or Ctrl-C quits.",
@@ -171,7 +176,7 @@ async def answer_line(
         print("bot> " + delta if not shown else delta, end="", file=stdout, flush=True)
         shown.append(delta)
 
-    reply = await service.handle(user, line.text.rstrip("\r\n"), on_text=show)
+    reply = await service.handle(user, line.text.rstrip("\r\n"), on_text=show, place=CONSOLE)
     streamed = "".join(shown)
     if not reply.text and not streamed:
         return  # refused quietly (a repeat while throttled): nothing to show

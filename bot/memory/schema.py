@@ -3,8 +3,8 @@
 History keeps the openai-agents session-table layout (`agent_sessions`, `agent_messages`:
 the same columns, the same JSON) so the SDK's own `SQLiteSession(user_key, path)` and
 `SQLAlchemySession(user_key, engine=...)` read and append a user's history in our database.
-Everything else is ours: memory items, and the kept positions that make `!history` pages cost the
-same at any depth.
+Everything else is ours: memory items, the kept positions that make `!history` pages cost the
+same at any depth, and each server's settings and usage counts.
 """
 
 from __future__ import annotations
@@ -243,6 +243,36 @@ search_docs = Table(
 )
 SEARCH_SHARDS = 64  # SQLite: FTS5 tables, a person's in `uid % SEARCH_SHARDS`
 POSITION_BITS = 32
+
+# Server and channel settings, changed at run time by each server's admins: one row per
+# setting, its value as JSON. `server` is the front end and the server's id there
+# (`discord:<guild>`, `slack:<team>`, `console:local`); `channel` is "" for the whole server.
+place_settings = Table(
+    "place_settings",
+    metadata,
+    Column("server", Text, primary_key=True),
+    Column("channel", Text, primary_key=True),
+    Column("name", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UtcTimestamp, nullable=False),
+    Column("updated_by", Text, nullable=False),  # the admin's memory key
+)
+
+# Model usage per UTC day, scope (a server, or a front end's direct messages) and user: what
+# the daily limits, `!usage` and `/config usage` count. Counts only, never content.
+usage_days = Table(
+    "usage_days",
+    metadata,
+    Column("day", Text, primary_key=True),  # YYYY-MM-DD, UTC
+    Column("scope", Text, primary_key=True),
+    Column("user_key", Text, primary_key=True),
+    Column("turns", BigInteger, nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    # `!usage`: one person's days, across scopes.
+    Index("idx_usage_days_user", "user_key", "day"),
+)
 
 # The migrations' own bookkeeping: one row per applied step.
 schema_versions = Table(

@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 from agents import TResponseInputItem
-from sqlalchemy import bindparam, delete, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..core.domain import (
-    FACT_NAMES,
     AppliedChange,
     CommitResult,
     ForgetReport,
@@ -36,25 +35,21 @@ from ..core.domain import (
     UserMemory,
     utc_now,
 )
-from . import erasure, history, item_rows, positions, search
+from ..core.usage import UsageRecord
+from . import community, erasure, forgetting, history, item_rows, positions, search
 from .database import Database
 from .erasure import Eraser
 from .export import export_document
-from .schema import agent_messages, agent_sessions
+from .schema import schema_versions
 from .search_index import SearchIndex
 from .shield import finish
 from .turns import TurnWriter
-from .visible import visible
 
 if TYPE_CHECKING:
     from ..settings import Settings
 
 log = logging.getLogger(__name__)
 
-_messages = agent_messages.c
-# A commit's statements, built (and compiled) once: every one is a round trip to the driver.
-_USER = bindparam("user")
-# One read for the pause flag and the kept history positions.
 # Stored items decoded per step of `all_items` (well under a millisecond), and the pause
 # after each step: a real wait, so the loop thread releases the GIL to the driver threads
 # running other users' queries (`sleep(0)` would keep it for up to the 5 ms switch interval).
@@ -66,8 +61,9 @@ DECODE_PAUSE_S = 0.0005
 ERASE_WAIT_S = 5.0
 
 
-class SqlMemoryStore:
-    """Every user's history and memory items in a SQLite file or a PostgreSQL database.
+class SqlMemoryStore(community.PlaceRows):
+    """Every user's history and memory items in a SQLite file or a PostgreSQL database, and
+    each server's settings and usage (`PlaceRows`).
 
     `SqlMemoryStore(path)` for a SQLite file, `SqlMemoryStore("postgresql+asyncpg://…")` for
     PostgreSQL (keyword options: the pool's size, see `PostgresBackend`). Open it with
@@ -137,18 +133,21 @@ class SqlMemoryStore:
         changes: Sequence[MemoryChange] = (),
         *,
         source: MemorySource | None = None,
+        usage: UsageRecord | None = None,
         generation: int | None = None,
         at: datetime | None = None,
     ) -> CommitResult:
         """Store one finished turn: its history items and memory changes, in one
         transaction. While memory is paused only forgetting happens; nothing is stored. A
-        forgotten value is removed from stored history and from this turn's items too. With
-        `generation` (what the turn read memory at), raises ErasedDuringTurn and stores
-        nothing when the person's memory was erased since, here or in another process.
-        `at` dates the turn (default: now): its items, and what the search index says it
-        was said at (importing an old conversation)."""
+        forgotten value is removed from stored history and from this turn's items too.
+        `usage` is added to the user's counts (paused or not: they hold no content) by one
+        upsert in the same transaction, which returns the new totals. With `generation`
+        (what the turn read memory at), raises ErasedDuringTurn and stores nothing when the
+        person's memory was erased since, here or in another process. `at` dates the turn
+        (default: now): its items, and what the search index says it was said at (importing
+        an old conversation)."""
         memory_changes = list(changes)
-        if not items and not memory_changes:
+        if not items and not memory_changes and usage is None:
             return CommitResult(stored=True)
         user_key = str(user)
         source = source or MemorySource(user.frontend)
@@ -164,6 +163,7 @@ class SqlMemoryStore:
                     source=source,
                     stamp=stamp,
                     generation=generation,
+                    usage=usage,
                 )
 
         result = await finish(write())
@@ -174,6 +174,14 @@ class SqlMemoryStore:
             ]
             result = replace(result, changes=changes)
         return result
+
+    async def ping(self) -> None:
+        """A cheap query (the schema version), after checking that a SQLite file is still
+        the one opened; raises StoreError with one line when the database does not answer."""
+        await self._db.ready()
+        self._backend.check()
+        async with self._db.reading() as conn:
+            await conn.execute(select(func.max(schema_versions.c.version)))
 
     # --- memory items ---------------------------------------------------------------------
 
@@ -252,7 +260,9 @@ class SqlMemoryStore:
     async def export(self, user: UserKey) -> dict[str, Any]:
         """Everything stored about the user, as a JSON-serialisable dict."""
         memory = await self.memory(user)
-        return export_document(user, memory, await self.all_items(user))
+        async with self._db.reading() as conn:
+            usage = await community.export_rows(conn, str(user))
+        return {**export_document(user, memory, await self.all_items(user)), "usage": usage}
 
     # --- erase ----------------------------------------------------------------------------
 
@@ -264,29 +274,10 @@ class SqlMemoryStore:
         afterwards; `ForgetReport.pending` says whether the files are clean yet."""
         user_key = str(user)
         async with self._db.writing(lock_user=user_key) as conn:
-            report = await finish(self._hide_all(conn, user_key))
+            report = await finish(
+                forgetting.hide_person(conn, user_key, self._backend.insert, self._search)
+            )
         return replace(report, pending=await self._eraser.finish(ERASE_WAIT_S))
-
-    async def _hide_all(self, conn: AsyncConnection, user_key: str) -> ForgetReport:
-        hidden = await conn.scalar(select(func.count()).where(visible(user_key)))
-        items, newest = await item_rows.hide_all(conn, user_key, self._backend.insert)
-        # The SDK's session row goes now. On PostgreSQL its rows go with it (the foreign key
-        # cascades: deleting is cheap there, and no reader waits for it); a SQLite file does
-        # not enforce the key, and the erase job deletes the rows in short batches.
-        await conn.execute(delete(agent_sessions).where(agent_sessions.c.session_id == user_key))
-        await positions.invalidate(conn, user_key)
-        if newest:
-            await erasure.record(conn, erasure.PURGE, user_key, through_id=newest)
-        uid = await self._search.forget_user(conn, user_key)
-        if uid is not None:
-            await erasure.record(conn, erasure.SEARCH_PURGE, through_id=uid)
-        await erasure.record(conn, erasure.CHECKPOINT)
-        await conn.commit()
-        return ForgetReport(
-            history_items=hidden or 0,
-            facts={i.kind: i.value for i in items if i.kind in FACT_NAMES},
-            notes=[i.value for i in items if i.kind == "note"],
-        )
 
     async def search(
         self,

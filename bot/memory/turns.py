@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..core.domain import CommitResult, MemoryChange, MemorySource
 from ..core.store import ErasedDuringTurn
-from . import erasure, item_rows, positions, search_index
+from ..core.usage import UsageRecord
+from . import community, erasure, item_rows, positions, search_index
 from .backends import Backend
 from .redact import redact
 from .schema import agent_messages, agent_sessions, dump_item
@@ -48,6 +49,7 @@ class TurnWriter:
                 set_={"updated_at": text("CURRENT_TIMESTAMP")},
             )
         )
+        self._add_usage = community.add_usage_statement(backend.insert)
 
     async def write(
         self,
@@ -59,14 +61,21 @@ class TurnWriter:
         source: MemorySource,
         stamp: datetime,
         generation: int | None,
+        usage: UsageRecord | None = None,
     ) -> CommitResult:
-        """The turn's writes on `conn`, in the caller's write transaction."""
+        """The turn's writes on `conn`, in the caller's write transaction; `usage` is added
+        to the person's counts (paused or not: they hold no content)."""
         # One read for the pause flag, the erase generation and the kept history
         # positions: every statement is a round trip to the driver.
         (state,) = await self._backend.run(conn, _STATE, {"user": user_key})
         paused, now_at = bool(state[0]), state[1]
         if generation is not None and now_at != generation:
             raise ErasedDuringTurn(f"erased at generation {now_at}, read at {generation}")
+        today = None
+        if usage is not None:
+            params = community.usage_params(user_key, usage)
+            (totals,) = await self._backend.run(conn, self._add_usage, params)
+            today = community.counts(totals)
         wanted = [c for c in changes if c.action == "forget" or not paused]
         applied, forgotten = (
             await item_rows.apply(
@@ -85,7 +94,7 @@ class TurnWriter:
         if forgotten:
             await erasure.record(conn, erasure.CHECKPOINT)
         if paused:
-            return CommitResult(stored=False, changes=applied)
+            return CommitResult(stored=False, changes=applied, usage_today=today)
         stored = list(items)
         for each in forgotten:
             stored = [redact(item, each) for item in stored]
@@ -95,7 +104,7 @@ class TurnWriter:
             await positions.extend(conn, user_key, kept, len(stored), self._backend.run)
             index = IndexState(*state[5:9])
             await self._search.index_turn(conn, user_key, index, stored, stamp, conn.dialect)
-        return CommitResult(stored=True, changes=applied, items=stored)
+        return CommitResult(stored=True, changes=applied, items=stored, usage_today=today)
 
     async def _insert_history(
         self, conn: AsyncConnection, user_key: str, items: Sequence[TResponseInputItem]

@@ -8,19 +8,21 @@ import json
 import shutil
 import socket
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from chat_support import set_facts
 from processes import bot_env, migrate_at_once
 from sqlalchemy import insert as sql_insert
+from sqlalchemy import inspect, text
 from test_store import turn
 
 from bot.core.domain import UserKey
 from bot.core.store import StoreError
+from bot.core.usage import UsageCounts, UsageRecord
 from bot.memory import SqlMemoryStore, migrations
-from bot.memory.migrations import LATEST, STEPS
+from bot.memory.migrations import LATEST, STEPS, m006_community
 from bot.memory.schema import agent_messages, agent_sessions, memory_items, memory_settings
 
 ADA = UserKey.parse("console:ada")
@@ -215,3 +217,58 @@ async def test_an_unreachable_postgresql_is_refused_with_one_line() -> None:
     message = str(raised.value)
     assert f"cannot reach PostgreSQL at 127.0.0.1:{port}" in message
     assert "DATABASE_URL" in message and "s3cret-pw" not in message and "\n" not in message
+
+
+COMMUNITY_STEP = STEPS.index(m006_community)
+SERVER = "discord:1"
+
+
+async def community_works(store: SqlMemoryStore) -> None:
+    """The new tables take settings and usage, read back as written."""
+    await store.set_place_setting(SERVER, "", "daily_turns_per_user", "5", by=ADA)
+    assert [(r.name, r.value) for r in await store.place_settings(SERVER)] == [
+        ("daily_turns_per_user", "5")
+    ]
+    record = UsageRecord(date(2026, 12, 1), SERVER, 1, 10, 3)
+    result = await store.commit_turn(ADA, turn(99), usage=record)
+    assert result.usage_today == UsageCounts(1, 1, 10, 3)
+
+
+async def test_a_first_release_file_gains_settings_and_usage(v01_copy: Path) -> None:
+    before = read_raw(v01_copy)
+    async with SqlMemoryStore(v01_copy) as store:
+        await community_works(store)
+        for user, (facts, _count) in V01_USERS.items():
+            assert (await store.memory(user)).facts() == facts
+        assert await store.all_items("discord:42") == before["discord:42"]
+    with sqlite3.connect(v01_copy) as conn:
+        names = dict(conn.execute("SELECT version, name FROM memory_schema_versions"))
+    assert names[COMMUNITY_STEP + 1] == m006_community.NAME
+
+
+async def test_a_database_of_the_previous_schema_upgrades_with_nothing_lost(
+    open_memory,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    # A database as the current main writes it: every step before this one.
+    with monkeypatch.context() as previous:
+        previous.setattr(migrations, "STEPS", STEPS[:COMMUNITY_STEP])
+        previous.setattr(migrations, "LATEST", COMMUNITY_STEP)
+        async with open_memory() as old:
+            await old.commit_turn(ADA, turn(1), set_facts(name="Ada", city="Lisbon"))
+            await old.commit_turn(ADA, turn(2))
+            await old.set_paused(U, True)
+            items, page = await old.all_items(ADA), await old.history_page(ADA, 1, 3)
+            memory = await old.memory(ADA)
+            async with old.engine.connect() as conn:
+                tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+            assert "usage_days" not in tables and "place_settings" not in tables
+    async with open_memory() as store:
+        assert await store.all_items(ADA) == items
+        assert await store.history_page(ADA, 1, 3) == page
+        assert await store.memory(ADA) == memory
+        assert (await store.memory(U)).paused
+        await community_works(store)
+        async with store.engine.connect() as conn:
+            rows = await conn.execute(text("SELECT version FROM memory_schema_versions"))
+            assert sorted(rows.scalars()) == list(range(1, LATEST + 1))

@@ -11,7 +11,9 @@ from agents import Model
 from bot.core.chat import ChatService
 from bot.core.config import ChatConfig
 from bot.core.domain import MemoryChange
-from bot.core.store import MemoryStore
+from bot.core.observe import TurnObserver
+from bot.core.store import ChatStore
+from bot.core.usage import Clock
 from bot.models import offline_model
 from bot.settings import Settings
 
@@ -38,11 +40,22 @@ SERVICE_DEFAULTS: dict[str, Any] = {
 }
 
 
-def make_service(store: MemoryStore, model: Model | None = None, **overrides: Any) -> ChatService:
-    """A chat service over `store` answering with `model` (default: the offline model)."""
+def make_service(
+    store: ChatStore,
+    model: Model | None = None,
+    *,
+    observer: TurnObserver | None = None,
+    clock: Clock | None = None,
+    **overrides: Any,
+) -> ChatService:
+    """A chat service over `store` answering with `model` (default: the offline model),
+    reporting to `observer`, with `clock` as its UTC clock."""
     options = {**SERVICE_DEFAULTS, **overrides}
     prefix = options.get("command_prefix", "!")
-    return ChatService(store, model or offline_model(prefix), chat_config(**options))
+    extra: dict[str, Any] = {"observer": observer}
+    if clock is not None:
+        extra["clock"] = clock
+    return ChatService(store, model or offline_model(prefix), chat_config(**options), **extra)
 
 
 def set_facts(**facts: str) -> list[MemoryChange]:

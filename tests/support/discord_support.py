@@ -21,6 +21,7 @@ from discord.ext.test import backend
 from discord.webhook.async_ import AsyncWebhookAdapter
 
 from bot.app import create_bot
+from bot.core.usage import Clock
 from bot.frontends.discord.bot import MemoryBot
 from bot.settings import Settings
 
@@ -54,9 +55,10 @@ async def start_bot(
     model: Model | None = None,
     members: int | list[str] = 2,
     text_channels: int | list[str] = 2,
+    clock: Clock | None = None,
 ) -> MemoryBot:
     """Create the real bot with `create_bot`, attach dpytest, and run its `setup_hook`."""
-    bot = create_bot(settings, model=model)
+    bot = create_bot(settings, model=model, clock=clock)
     allow_dpytest_to_cache_members(bot)
     dpytest.configure(bot, guilds=1, text_channels=text_channels, voice_channels=0, members=members)
     # After configure: dpytest's replacement connection state needs the running loop too.
@@ -143,10 +145,14 @@ async def slash(
     name: str,
     member: discord.Member,
     channel: discord.TextChannel,
+    *,
+    subcommand: str | None = None,
+    permissions: int = 0,
     **options: Any,
 ) -> list[dict[str, Any]]:
-    """Invoke slash command `name` as `member` through the bot's real command tree; return
-    the interaction responses as discord.py would POST them to Discord.
+    """Invoke slash command `name` (its `subcommand`, for a group) as `member`, whose
+    resolved permissions in the channel are `permissions`, through the bot's real command
+    tree; return the interaction responses as discord.py would POST them to Discord.
 
     dpytest has no interactions, so the interaction arrives as Discord's JSON and the HTTP
     call that answers it is the one thing replaced.
@@ -186,18 +192,17 @@ async def slash(
         "attachment_size_limit": 8 * 1024 * 1024,
         "guild_id": str(channel.guild.id),
         "channel": {"id": str(channel.id), "type": 0, "guild_id": str(channel.guild.id)},
-        "member": {**backend.facts.dict_from_member(member), "permissions": "0"},
+        "member": {**backend.facts.dict_from_member(member), "permissions": str(permissions)},
         "locale": "en-US",
-        "data": {
-            "id": str(backend.facts.make_id()),
-            "name": name,
-            "type": 1,
-            "options": [
-                {"name": key, "type": 4 if isinstance(value, int) else 3, "value": value}
-                for key, value in options.items()
-            ],
-        },
+        "data": {"id": str(backend.facts.make_id()), "name": name, "type": 1, "options": []},
     }
+    given = [
+        {"name": key, "type": 4 if isinstance(value, int) else 3, "value": value}
+        for key, value in options.items()
+    ]
+    if subcommand is not None:
+        given = [{"name": subcommand, "type": 1, "options": given}]
+    payload["data"]["options"] = given
     interaction = discord.Interaction(data=payload, state=state)
     await bot.tree._call(interaction)
     await dpytest.run_all_events()

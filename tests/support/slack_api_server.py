@@ -71,6 +71,9 @@ class FakeSlackAPI:
 
     calls: list[Call] = field(default_factory=list)
     uploads: dict[str, bytes] = field(default_factory=dict)
+    # users.info: the workspace's admins and owners (everyone else is a plain member).
+    admins: set[str] = field(default_factory=set)
+    owners: set[str] = field(default_factory=set)
     acks: list[dict[str, Any]] = field(default_factory=list)
     _failures: dict[str, list[tuple[int, str, dict[str, str]]]] = field(default_factory=dict)
     _ok: dict[str, list[Call]] = field(default_factory=dict)  # successful calls by method
@@ -93,6 +96,7 @@ class FakeSlackAPI:
         self._changed = asyncio.Condition()
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)  # users.info and other reads
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/response/{id}", self._response_url)
         app.router.add_get("/socket", self._websocket)
@@ -220,6 +224,18 @@ class FakeSlackAPI:
             return {"channel": body.get("channel"), "ts": body.get("ts")}
         if method == "chat.postEphemeral":
             return {"message_ts": ts}
+        if method == "users.info":
+            user = str(body.get("user"))
+            return {
+                "user": {
+                    "id": user,
+                    "team_id": TEAM_ID,
+                    "name": user.lower(),
+                    "is_admin": user in self.admins or user in self.owners,
+                    "is_owner": user in self.owners,
+                    "is_bot": False,
+                }
+            }
         if method == "conversations.open":
             return {"channel": {"id": f"D{body.get('users')}"}}
         if method == "files.getUploadURLExternal":
@@ -312,12 +328,14 @@ class SignedSender:
     async def event(self, event: dict[str, Any], event_id: str | None = None, **kw: Any) -> int:
         return await self.post(self.event_body(event, event_id), "application/json", **kw)
 
-    async def command(self, user: str, text: str, response_url: str, **kw: Any) -> int:
+    async def command(
+        self, user: str, text: str, response_url: str, channel: str = "C0GENERAL", **kw: Any
+    ) -> int:
         form = {
             "token": "unused-verification-token",
             "team_id": TEAM_ID,
             "team_domain": "test",
-            "channel_id": "C0GENERAL",
+            "channel_id": channel,
             "channel_name": "general",
             "user_id": user,
             "user_name": user.lower(),

@@ -60,10 +60,11 @@ class SlackBot:
         assert status == 200
         return (await self.api.wait_for("chat.postMessage", before + 1))[before]
 
-    async def command(self, user: str, text: str) -> Call:
-        """`/memory text`; returns the ephemeral answer posted to the response URL."""
+    async def command(self, user: str, text: str, channel: str = "C0GENERAL") -> Call:
+        """`/memory text` in `channel`; returns the ephemeral answer posted to the response
+        URL."""
         before = len(self.api.of("response_url"))
-        status = await self.sender.command(user, text, self.api.response_url)
+        status = await self.sender.command(user, text, self.api.response_url, channel)
         assert status == 200
         return (await self.api.wait_for("response_url", before + 1))[before]
 

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 EXTENSIONS: tuple[str, ...] = (
     "bot.frontends.discord.cogs.chat",
     "bot.frontends.discord.cogs.memory",
+    "bot.frontends.discord.cogs.config",
     "bot.frontends.discord.cogs.errors",
 )
 # How long a stopping bot may take to finish its connection before it is cancelled.
@@ -123,7 +124,18 @@ class MemoryBot(commands.Bot):
                 exc_info=True,
             )
 
+    # Connection state for /healthz (`Connections`): the gateway's own events.
+    async def on_ready(self) -> None:
+        self.chat.connections.connected("discord")
+
+    async def on_resumed(self) -> None:
+        self.chat.connections.connected("discord")
+
+    async def on_disconnect(self) -> None:
+        self.chat.connections.disconnected("discord", "disconnected from the gateway")
+
     async def close(self) -> None:
+        self.chat.connections.disconnected("discord", "closed")
         try:
             await super().close()
         finally:

@@ -29,6 +29,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ...core.chat import ChatService
+from ...core.observe import Connections
 from ...settings import Settings, SettingsError
 from .listeners import register_listeners
 from .replies import SlackChat, slack_error
@@ -173,12 +174,35 @@ async def serve_slack(
     check_settings(settings)
     async with slack_app(settings, chat) as app:
         who = await verify_token(app.client)
-        if settings.slack_app_token:
-            async with socket_mode(app, settings.slack_app_token.get_secret_value()):
-                log.info("Slack: connected by Socket Mode as %s", who)
-                await stop.wait()
-        else:
-            async with serve_http(app, host=host, port=settings.slack_port) as url:
-                log.info("Slack: %s serving events at %s", who, url)
-                await stop.wait()
+        connections = chat.connections
+        try:
+            if settings.slack_app_token:
+                token = settings.slack_app_token.get_secret_value()
+                async with socket_mode(app, token) as handler:
+                    watch_socket(handler, connections)
+                    connections.connected("slack")
+                    log.info("Slack: connected by Socket Mode as %s", who)
+                    await stop.wait()
+            else:
+                async with serve_http(app, host=host, port=settings.slack_port) as url:
+                    # Slack reaches us: serving is being connected (the token was just checked).
+                    connections.connected("slack")
+                    log.info("Slack: %s serving events at %s", who, url)
+                    await stop.wait()
+        finally:
+            connections.disconnected("slack", "stopped")
     log.info("Slack bot stopped")
+
+
+def watch_socket(handler: AsyncSocketModeHandler, connections: Connections) -> None:
+    """Socket Mode's connection state for /healthz: closed until the next message arrives
+    (the SDK reconnects by itself and Slack greets each new connection)."""
+
+    async def closed(_message: Any) -> None:
+        connections.disconnected("slack", "Socket Mode connection closed (reconnecting)")
+
+    async def arrived(_message: Any) -> None:
+        connections.connected("slack")
+
+    handler.client.on_close_listeners.append(closed)
+    handler.client.on_message_listeners.append(arrived)

@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from ...core.chat import ChatService, Reply
 from ...core.domain import MemorySource, UserKey
+from ...core.places import Place
 from ...core.render import render_changes
 from ...core.syntax import CommandSyntax, parse_command
 from ...settings import Settings
@@ -193,9 +194,11 @@ class SlackChat:
         text: str,
         where: Where,
         source: MemorySource | None = None,
+        place: Place | None = None,
     ) -> None:
         """A message addressed to the bot (a DM, a mention, a thread follow-up): the turn, or
-        a chat command, answered where it was asked."""
+        a chat command, answered where it was asked. Someone the workspace's lists keep out
+        is told so privately (ephemeral in a channel)."""
         if self.is_export(text):
             if not await self.send_export(client, user_key=user_key, user_id=user_id):
                 await self.post(client, where, plain_messages(EXPORT_FAILED))
@@ -205,24 +208,44 @@ class SlackChat:
         progress.start()
         try:
             reply = await self.chat.handle(
-                user_key, text, on_text=progress.add, source=source, syntax=self.syntax
+                user_key,
+                text,
+                on_text=progress.add,
+                source=source,
+                syntax=self.syntax,
+                place=place,
             )
         finally:
             await progress.stop()
         if not reply.text:
             return  # a throttled repeat: the person was already asked to slow down
+        if reply.refused == "not_allowed" and not where.channel.startswith("D"):
+            await self.post_ephemeral(client, where, user_id, plain_messages(reply.text))
+            return
         await self.post(client, where, self.slack_messages(reply), replace=progress.ts)
 
     async def answer_privately(
-        self, client: AsyncWebClient, *, user_key: UserKey, user_id: str, text: str, where: Where
+        self,
+        client: AsyncWebClient,
+        *,
+        user_key: UserKey,
+        user_id: str,
+        text: str,
+        where: Where,
+        place: Place | None = None,
     ) -> None:
         """A chat command typed in a channel: only its author sees the answer."""
         if self.is_export(text):
             sent = await self.send_export(client, user_key=user_key, user_id=user_id)
             messages = plain_messages(EXPORT_SENT if sent else EXPORT_FAILED)
         else:
-            reply = await self.chat.handle(user_key, text, syntax=self.syntax)
+            reply = await self.chat.handle(user_key, text, syntax=self.syntax, place=place)
             messages = self.slack_messages(reply)
+        await self.post_ephemeral(client, where, user_id, messages)
+
+    async def post_ephemeral(
+        self, client: AsyncWebClient, where: Where, user_id: str, messages: list[dict[str, Any]]
+    ) -> None:
         for message in messages:
             await call(
                 "chat.postEphemeral",

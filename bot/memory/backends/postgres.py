@@ -115,6 +115,9 @@ class PostgresBackend:
     def prepare(self) -> None:
         """Nothing to create before connecting."""
 
+    def check(self) -> None:
+        """Nothing to check without a query: the server answers for itself."""
+
     async def run(
         self,
         conn: AsyncConnection,
@@ -201,6 +204,12 @@ class PostgresBackend:
             return StoreError(
                 f"database {self.url.database!r} does not exist on {where}; create it or fix "
                 "DATABASE_URL"
+            )
+        if state in {"55000", "57P01", "57P02", "57P03"} and "connection" in driver_message(exc):
+            # Shut down, restarting, or the database closed to connections by its admin.
+            return StoreError(
+                f"{where} is not accepting connections to database {self.url.database!r}; "
+                "check the server"
             )
         if isinstance(orig, OSError | TimeoutError) or state.startswith("08"):
             # Connecting failed: the driver's error arrives as it is, or wrapped.

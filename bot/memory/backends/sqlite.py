@@ -57,6 +57,7 @@ class SqliteBackend:
         self._no_writer_waiting.set()
         # Compiled once each: the store's few module-level hot-path statements (see `run`).
         self._compiled: dict[Executable, Compiled] = {}
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the opened file
 
     def describe(self) -> str:
         return str(self.path)
@@ -75,11 +76,17 @@ class SqliteBackend:
             if path.parent != Path(""):
                 path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+            opened = path.stat()
         except OSError as exc:
             raise StoreError(
                 f"cannot create the memory file {path}: {exc.strerror or 'not allowed'}; "
                 "choose a writable place with --db or MEMORY_DB_PATH"
             ) from exc
+        self._identity = (opened.st_dev, opened.st_ino)
+
+    def check(self) -> None:
+        """The file at the path is still the one opened (see `same_file`)."""
+        same_file(self.path, self._identity)
 
     @staticmethod
     def _configure(dbapi_connection: Any, _record: Any) -> None:
@@ -257,3 +264,22 @@ class SqliteBackend:
                 "file with --db or MEMORY_DB_PATH"
             )
         return None
+
+
+def same_file(path: Path, identity: tuple[int, int] | None) -> None:
+    """Raise StoreError when the file at `path` is gone or is not the one whose (device,
+    inode) is `identity`: a file removed or replaced while the bot runs leaves it writing to
+    one nobody will read again."""
+    try:
+        found = path.stat()
+    except OSError as exc:
+        raise StoreError(
+            f"the memory file {path} is gone ({exc.strerror or 'cannot be read'}); "
+            "what is stored from now on is lost at the next start: restore the file, "
+            "then restart the bot"
+        ) from None
+    if identity is not None and (found.st_dev, found.st_ino) != identity:
+        raise StoreError(
+            f"the memory file {path} was replaced by another file while the bot runs; "
+            "restart the bot to use the new one"
+        )

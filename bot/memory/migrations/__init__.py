@@ -34,6 +34,7 @@ from . import (
     m003_memory_items,
     m004_complete_forgetting,
     m005_search_index,
+    m006_community,
 )
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ STEPS: tuple[ModuleType, ...] = (
     m003_memory_items,
     m004_complete_forgetting,
     m005_search_index,
+    m006_community,
 )
 LATEST = len(STEPS)
 

@@ -83,7 +83,16 @@ async def test_setup_hook_loads_cogs_and_syncs_to_the_dev_guild_only(
     started = await start_up(bot, monkeypatch)
     assert started.synced == [DEV_GUILD]
     assert started.extensions == list(EXTENSIONS)
-    assert started.guild_commands == {"memory", "history", "search", "export", "forget", "help"}
+    assert started.guild_commands == {
+        "memory",
+        "history",
+        "search",
+        "export",
+        "forget",
+        "usage",
+        "help",
+        "config",
+    }
 
 
 async def test_no_sync_without_a_dev_guild_and_global_only_on_request(

@@ -257,7 +257,9 @@ async def test_slash_commands_answer_ephemerally_and_ping_nobody(
         "search",
         "export",
         "forget",
+        "usage",
         "help",
+        "config",
     }
 
     [history] = await slash(bot, monkeypatch, "history", ada, channel, page=1)

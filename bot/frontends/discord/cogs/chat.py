@@ -15,7 +15,7 @@ from discord.ext import commands
 from ....core.domain import MemorySource
 from ....core.failures import ANSWER_FAILED
 from ..render import MESSAGE_LIMIT, NO_MENTIONS, split_message, turn_embed
-from ..users import user_key
+from ..users import place_of, user_key
 
 if TYPE_CHECKING:
     from ..bot import MemoryBot
@@ -38,8 +38,10 @@ class ChatCog(commands.Cog, name="Chat"):
         # When each channel's progress message was last edited (shared by concurrent turns).
         self._last_edit: dict[int, float] = {}
 
-    def addressed_text(self, message: discord.Message) -> str | None:
-        """The text to answer, or None when the message is not for the bot."""
+    async def addressed_text(self, message: discord.Message) -> str | None:
+        """The text to answer, or None when the message is not for the bot: in a server,
+        plain messages are answered where its settings say (by default CHAT_CHANNEL_IDS);
+        DMs, @mentions and replies to the bot always are."""
         me = self.bot.user
         author = message.author
         if me is None or author.id == me.id or author.bot or message.webhook_id is not None:
@@ -54,21 +56,23 @@ class ChatCog(commands.Cog, name="Chat"):
             return None  # `@bot !forget`: a command, run by the command cogs
         if message.guild is None or mentioned or self._replies_to_me(message):
             return text
-        return text if self._is_chat_channel(message.channel) else None
+        place = place_of(author, message.channel)
+        return text if await self.bot.chat.community.answers(place) else None
 
     def _replies_to_me(self, message: discord.Message) -> bool:
         resolved = message.reference.resolved if message.reference else None
         me = self.bot.user
         return isinstance(resolved, discord.Message) and me is not None and resolved.author == me
 
-    def _is_chat_channel(self, channel: Any) -> bool:
-        # A thread belongs to its parent channel: threads in a chat channel are chat too.
-        ids = [channel.id, getattr(channel, "parent_id", None)]
-        return any(i is not None and self.bot.settings.answers_channel(i) for i in ids)
-
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        text = self.addressed_text(message)
+        try:
+            text = await self.addressed_text(message)
+        except Exception:
+            # The server's settings could not be read (storage down): say nothing rather
+            # than answer in a channel where the bot may not be wanted; it is logged.
+            log.exception("reading the settings for message %s failed", message.id)
+            return
         if text is None:
             return
         try:
@@ -97,9 +101,13 @@ class ChatCog(commands.Cog, name="Chat"):
                 on_text=progress.add,
                 source=MemorySource("discord", message.jump_url),
                 syntax=self.bot.syntax,
+                place=place_of(message.author, message.channel),
             )
         if not result.reply:
             return  # a throttled repeat: the user was already asked to slow down
+        if result.failure == "not_allowed":
+            await self._tell_privately(message, result.reply)
+            return
         embed = None
         if self.bot.settings.show_turn_embed and result.ok and result.added:
             embed = turn_embed(result.added, result.changes, syntax=self.bot.syntax)
@@ -114,6 +122,13 @@ class ChatCog(commands.Cog, name="Chat"):
                 return
             chunks = chunks[1:]
         await self._send(message, chunks, embed, reply=progress.sent is None)
+
+    async def _tell_privately(self, message: discord.Message, line: str) -> None:
+        """One line only the author sees (a DM); nothing in the channel if DMs are closed."""
+        try:
+            await message.author.send(line, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException:
+            log.info("could not tell %s privately: their DMs are closed", message.author.id)
 
     async def _send(
         self,

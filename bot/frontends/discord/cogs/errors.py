@@ -58,6 +58,12 @@ class ErrorsCog(commands.Cog, name="Errors"):
             return f"Usage: `{usage}`. {summary}".strip()
         if isinstance(error, commands.CommandOnCooldown):
             return f"Slow down a little: try again in {error.retry_after:.0f}s."
+        if isinstance(error, commands.MissingPermissions):
+            return (
+                "Only members with the Manage Server permission can see or change my settings here."
+            )
+        if isinstance(error, commands.NoPrivateMessage):
+            return "That works in a server only, not in direct messages."
         if isinstance(error, commands.CheckFailure):
             return "You can't use that command here."
         original = getattr(error, "original", error)

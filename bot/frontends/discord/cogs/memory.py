@@ -1,5 +1,5 @@
-"""`memory`, `history`, `search`, `export`, `forget` and `help`: hybrid commands, so each is
-`!name` and `/name`.
+"""`memory`, `history`, `search`, `export`, `forget`, `usage` and `help`: hybrid commands,
+so each is `!name` and `/name`.
 
 Every command acts on the caller's own memory only: the key comes from the author of the
 message or interaction, and no command takes a user argument. Slash replies are ephemeral.
@@ -18,7 +18,7 @@ from discord.ext import commands
 from ....core.commands import MAX_PAGE, search_words
 from ....core.domain import parse_item_ref
 from ..render import NO_MENTIONS, history_embed, memory_embed, search_embed, split_message
-from ..users import user_key
+from ..users import place_of, user_key
 
 if TYPE_CHECKING:
     from ..bot import MemoryBot
@@ -117,6 +117,13 @@ class MemoryCog(commands.Cog, name="Memory"):
             return
         await ctx.send(text, file=file, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
+    @commands.hybrid_command(name="usage")
+    async def usage(self, ctx: Context) -> None:
+        """Your messages and model tokens today and this month, and the limits here."""
+        place = place_of(ctx.author, ctx.channel)
+        text = await self.bot.chat.commands.admin.personal_usage(user_key(ctx.author), place)
+        await ctx.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
     @commands.hybrid_command(name="help")
     async def help(self, ctx: Context) -> None:
         """What I can do, and how to talk to me."""
@@ -124,7 +131,8 @@ class MemoryCog(commands.Cog, name="Memory"):
             self.bot.chat.commands.help_text(self.bot.syntax),
             "",
             "DMs always work; in a server, @mention me or talk in a chat channel.",
-            "Slash commands /memory, /history, /search, /export, /forget and /help answer so "
+            "Slash commands /memory, /history, /search, /export, /forget, /usage and /help "
+            "answer so only you can see.",
             "only you can see.",
         ]
         for chunk in split_message("\n".join(lines)):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ....core.syntax import Command
 from ..render import plain_messages
 from ..replies import EXPORT_FAILED, EXPORT_SENT, MEMORY_COMMAND, call
-from ..users import user_key
+from ..users import SLACK_NAMES, may_configure, place_of, typed_user, user_key
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
@@ -48,17 +48,34 @@ def register(app: AsyncApp, slack_chat: SlackChat) -> None:
         client: AsyncWebClient,
         context: AsyncBoltContext,
     ) -> None:
-        """(list) · on|off · forget [item] · history [page] · search <words> · export · help:
-        your memory, shown only to you."""
+        """(list) · on|off · forget [item] · history [page] · search <words> · export · usage ·
+        help: your memory, shown only to you; config …: the workspace's settings, for its
+        admins."""
         await ack()  # Slack wants this within 3 s; the work follows
-        wanted = subcommand(str(command.get("text", "")))
+        typed = str(command.get("text", ""))
+        wanted = subcommand(typed)
         user_id = command["user_id"]
-        key = user_key(context.team_id, user_id)
+        team = context.team_id
+        key = user_key(team, user_id)
+        channel = str(command.get("channel_id") or "")
         if wanted.name == "export":
             sent = await slack_chat.send_export(client, user_key=key, user_id=user_id)
             text = EXPORT_SENT if sent else EXPORT_FAILED
+        elif wanted.name == "config":
+            # Only the workspace's admins; the workspace and channel are the request's own.
+            admin = await may_configure(slack_chat.settings, client, user_id)
+            text = await slack_chat.chat.commands.config(
+                key,
+                place_of(team, channel, admin=admin),
+                (typed.strip().split(None, 1) + [""])[1],  # as typed: text keeps its lines
+                slack_chat.syntax,
+                names=SLACK_NAMES,
+                user_key=lambda named: typed_user(team, named),
+            )
         else:
-            text = await slack_chat.chat.commands.run(key, wanted, slack_chat.syntax)
+            text = await slack_chat.chat.commands.run(
+                key, wanted, slack_chat.syntax, place_of(team, channel)
+            )
         for message in plain_messages(text):
             response = await call("response_url", respond(response_type="ephemeral", **message))
             if response is not None and response.status_code != 200:

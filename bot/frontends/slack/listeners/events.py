@@ -1,21 +1,25 @@
 """Messages and mentions: which ones the bot answers, and where the answer goes.
 
 DMs are answered in the DM; an @mention in a channel is answered in the message's thread, and
-so are later messages in a thread the bot answered in. Bot messages, the bot's own messages
+so are later messages in a thread the bot answered in (and plain channel messages, where the
+workspace's settings say so). Bot messages, the bot's own messages
 and message subtypes (edits, joins, deletions, shares) are ignored.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from typing import TYPE_CHECKING, Any
 
 from ....core.domain import MemorySource
 from ....core.failures import ANSWER_FAILED
+from ....core.places import Place
+from ....core.syntax import parse_command
 from ..render import plain_messages
 from ..replies import Where, call
-from ..users import user_key
+from ..users import may_configure, place_of, user_key
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp, AsyncBoltContext
@@ -47,6 +51,15 @@ def _mentions(event: dict[str, Any], bot_user_id: str | None) -> bool:
     return bool(bot_user_id) and f"<@{bot_user_id}" in str(event.get("text", ""))
 
 
+async def _answers(slack_chat: SlackChat, place: Place) -> bool:
+    try:
+        return await slack_chat.chat.community.answers(place)
+    except Exception:
+        # Settings unreadable (storage down): stay quiet rather than answer everywhere.
+        log.exception("reading the workspace's settings failed")
+        return False
+
+
 def register(app: AsyncApp, slack_chat: SlackChat) -> None:
     async def respond_to(
         event: dict[str, Any],
@@ -60,10 +73,15 @@ def register(app: AsyncApp, slack_chat: SlackChat) -> None:
         text = incoming_text(str(event.get("text", "")), context.bot_user_id)
         key = user_key(context.team_id, user_id)
         try:
-            if in_channel and text.startswith(slack_chat.prefix):
+            place = place_of(context.team_id, event["channel"])
+            command = parse_command(text, slack_chat.prefix)
+            if command is not None and command.name == "config":
+                admin = await may_configure(slack_chat.settings, client, user_id)
+                place = dataclasses.replace(place, admin=admin)
+            if in_channel and command is not None:
                 # Memory commands stay private in channels: only the author sees the answer.
                 await slack_chat.answer_privately(
-                    client, user_key=key, user_id=user_id, text=text, where=where
+                    client, user_key=key, user_id=user_id, text=text, where=where, place=place
                 )
             else:
                 await slack_chat.answer(
@@ -73,6 +91,7 @@ def register(app: AsyncApp, slack_chat: SlackChat) -> None:
                     text=text,
                     where=where,
                     source=MemorySource("slack", f"{event['channel']}/{event.get('ts', '')}"),
+                    place=place,
                 )
         except Exception:
             # One bad message must not stop the next: log it, apologise, carry on.
@@ -111,3 +130,9 @@ def register(app: AsyncApp, slack_chat: SlackChat) -> None:
             return  # the app_mention event for the same message answers it
         if thread_ts and slack_chat.answered_in(channel, thread_ts):
             await respond_to(event, context, client, Where(channel, thread_ts), in_channel=True)
+            return
+        # A plain channel message: answered (in its thread) where the workspace's settings
+        # say so (`/memory config where …`); by default only @mentions are.
+        if not thread_ts and await _answers(slack_chat, place_of(context.team_id, channel)):
+            where = Where(channel, event.get("ts"))
+            await respond_to(event, context, client, where, in_channel=True)

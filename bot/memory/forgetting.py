@@ -1,0 +1,43 @@
+"""`!forget` with nothing after it: the short transaction that makes a person's history and
+memory unreadable to every reader at once, and records the work it leaves for the files
+(see `erasure`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..core.domain import FACT_NAMES, ForgetReport
+from . import erasure, item_rows, positions
+from .schema import agent_sessions
+from .search_index import SearchIndex
+from .visible import visible
+
+
+async def hide_person(
+    conn: AsyncConnection, user_key: str, insert: Callable[[Any], Any], search: SearchIndex
+) -> ForgetReport:
+    """Hide the person's history rows, delete their items, the session row and their search
+    index entry, record the erase jobs, and commit; report what was erased."""
+    hidden = await conn.scalar(select(func.count()).where(visible(user_key)))
+    items, newest = await item_rows.hide_all(conn, user_key, insert)
+    # The SDK's session row goes now. On PostgreSQL its rows go with it (the foreign key
+    # cascades: deleting is cheap there, and no reader waits for it); a SQLite file does not
+    # enforce the key, and the erase job deletes the rows in short batches.
+    await conn.execute(delete(agent_sessions).where(agent_sessions.c.session_id == user_key))
+    await positions.invalidate(conn, user_key)
+    if newest:
+        await erasure.record(conn, erasure.PURGE, user_key, through_id=newest)
+    uid = await search.forget_user(conn, user_key)
+    if uid is not None:
+        await erasure.record(conn, erasure.SEARCH_PURGE, through_id=uid)
+    await erasure.record(conn, erasure.CHECKPOINT)
+    await conn.commit()
+    return ForgetReport(
+        history_items=hidden or 0,
+        facts={i.kind: i.value for i in items if i.kind in FACT_NAMES},
+        notes=[i.value for i in items if i.kind == "note"],
+    )
