@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..core.domain import FACT_NAMES, ForgetReport
+from ..core.domain import FACT_NAMES, ForgetReport, utc_now
 from . import erasure, item_rows, positions
-from .schema import agent_sessions
+from .schema import agent_sessions, usage_days
 from .search_index import SearchIndex
 from .visible import visible
 
@@ -20,8 +20,10 @@ from .visible import visible
 async def hide_person(
     conn: AsyncConnection, user_key: str, insert: Callable[[Any], Any], search: SearchIndex
 ) -> ForgetReport:
-    """Hide the person's history rows, delete their items, the session row and their search
-    index entry, record the erase jobs, and commit; report what was erased."""
+    """Hide the person's history rows, delete their items, the session row, their search
+    index entry and their usage counts but today's (the daily limits count those, and they
+    hold no content; a later erase removes them), record the erase jobs, and commit;
+    report what was erased."""
     hidden = await conn.scalar(select(func.count()).where(visible(user_key)))
     items, newest = await item_rows.hide_all(conn, user_key, insert)
     # The SDK's session row goes now. On PostgreSQL its rows go with it (the foreign key
@@ -29,6 +31,9 @@ async def hide_person(
     # enforce the key, and the erase job deletes the rows in short batches.
     await conn.execute(delete(agent_sessions).where(agent_sessions.c.session_id == user_key))
     await positions.invalidate(conn, user_key)
+    usage = usage_days.c
+    today = utc_now().date().isoformat()
+    await conn.execute(delete(usage_days).where(usage.user_key == user_key, usage.day < today))
     if newest:
         await erasure.record(conn, erasure.PURGE, user_key, through_id=newest)
     uid = await search.forget_user(conn, user_key)

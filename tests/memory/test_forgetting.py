@@ -9,15 +9,17 @@ import json
 import sqlite3
 import unicodedata
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_message, function_call
 from chat_support import make_service
 
-from bot.core.domain import UserKey
+from bot.core.domain import UserKey, utc_now
 from bot.core.render import describe_change
 from bot.core.syntax import CommandSyntax
+from bot.core.usage import UsageRecord
 from bot.memory import SqlMemoryStore
 from bot.memory.backends import SqliteBackend
 
@@ -295,3 +297,23 @@ async def test_an_erase_of_one_item_also_stops_a_turn_in_flight(
         release.set()
         assert (await asyncio.wait_for(turn, 10)).failure == "erased_meanwhile"
         assert "Lisbon" not in await everything(sqlite_store, ADA)
+
+
+# --- usage counts ----------------------------------------------------------------------------
+
+
+async def test_forget_erases_past_days_usage_and_keeps_todays_for_the_limits(
+    store: SqlMemoryStore,
+) -> None:
+    today = utc_now().date()
+    past = [today - timedelta(days=40), today - timedelta(days=1)]
+    for day in [*past, today]:
+        record = UsageRecord(day, "discord:g1", 2, 100, 20)
+        await store.commit_turn(ADA, [{"role": "user", "content": "hi"}], usage=record)
+    await store.commit_turn(BOB, [], usage=UsageRecord(past[0], "discord:g1", 1, 5, 5))
+    await store.forget(ADA)
+    days = [row["day"] for row in (await store.export(ADA))["usage"]]
+    assert days == [today.isoformat()]
+    # Today's count still holds for the daily limits; nobody else's changes.
+    assert (await store.usage_of(ADA, today, today)).turns == 1
+    assert (await store.usage_of(BOB, past[0], past[0])).turns == 1
