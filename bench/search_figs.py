@@ -25,6 +25,7 @@ from common import Sizes, ToolTurnModel, alternate, bench_settings, percentile, 
 from recall import measure as measure_recall_on
 from sqlalchemy import create_engine
 
+from bot.app import settle_heap
 from bot.core.chat import ChatService
 from bot.core.config import ChatConfig
 from bot.core.domain import UserKey
@@ -149,6 +150,7 @@ async def measure_search_scale(work: Path, sizes: Sizes) -> dict[str, Any]:
     ]
     timings = []
     async with open_store(bench_settings(db)) as store:
+        settle_heap()  # as the bot does once started
         for query in queries[:10]:  # warm the caches
             await store.search(UserKey.parse(person), query, 10)
         for query in queries:

@@ -3,10 +3,11 @@ to the person's own id range, so no one else's rows can come back), then `rankin
 
 A query's work is bounded at any history size: the index scores at most ROW_BUDGET rows (for a
 long history, the rows holding the query's rarest words, scored by those words; if even the
-rarest is everywhere, the newest of them), stage 2 reads at most 7 × CANDIDATES rows (half
-that for a long history) by primary key, and only the few results' texts are read. Each step
+rarest is everywhere, none: the newest rows holding it are the candidates), stage 2 reads at
+most 7 × CANDIDATES rows (half that for a long history) by primary key, and only the few
+results' texts are read. Each step
 is one statement, built once and run in one round trip to the driver (`Backend.run`): a
-search is four to six of them.
+search is four or five of them.
 """
 
 from __future__ import annotations
@@ -64,11 +65,11 @@ def _counts(shard: int, terms: int) -> Executable:
 
 
 @cache
-def _nth_newest(shard: int) -> Executable:
+def _newest(shard: int) -> Executable:
     table = fts_table(shard)
     return text(
-        f"SELECT rowid FROM {table} WHERE {table} MATCH :q AND rowid BETWEEN :low AND :high "
-        "ORDER BY rowid DESC LIMIT 1 OFFSET :skip"
+        f"SELECT rowid, 1.0 FROM {table} WHERE {table} MATCH :q "
+        "AND rowid BETWEEN :low AND :high ORDER BY rowid DESC LIMIT :n"
     )
 
 
@@ -106,12 +107,14 @@ _BODIES = {
 
 async def _plan(
     conn: AsyncConnection, run: Run, shard: int, terms: list[str], low: int, high: int
-) -> tuple[int, str]:
-    """(first position to search, MATCH expression) so that at most ROW_BUDGET rows are
-    scored: for a long history, the rarest terms whose counts fit select and score the rows."""
+) -> tuple[str, bool]:
+    """(MATCH expression, whether to score it) so that at most ROW_BUDGET rows are scored:
+    for a long history, the rarest terms whose counts fit select and score the rows; when
+    even the rarest word is in more than ROW_BUDGET of the person's messages, nothing is
+    scored (its newest rows are the candidates)."""
     everything = _match(terms)
     if high - low + 1 <= ROW_BUDGET:
-        return low, everything
+        return everything, True
     params: dict[str, Any] = {f"q{n}": f'"{term}"' for n, term in enumerate(terms)}
     (row,) = await run(
         conn,
@@ -125,17 +128,10 @@ async def _plan(
             break
         keep.append(term)
         total += counts[term]
-    if total > ROW_BUDGET:
-        # Even the rarest word is everywhere: its newest ROW_BUDGET rows.
-        found = await run(
-            conn,
-            _nth_newest(shard),
-            {"q": f'"{keep[0]}"', "low": low, "high": high, "skip": ROW_BUDGET - 1},
-        )
-        low = found[0][0] if found else low
     # Only the selecting words score: a word in more than ROW_BUDGET of the person's messages
-    # says little about any one of them, and scoring it costs a pass over all of them.
-    return low, _match(keep)
+    # says little about any one of them, and scoring it costs a pass over every row that
+    # holds it (FTS5's bm25 counts them across the whole table, not the person's range).
+    return _match(keep), total <= ROW_BUDGET
 
 
 async def _candidates(
@@ -155,13 +151,14 @@ async def _candidates(
         return {at: float(value) for at, value in rows}
     shard = shard_of(uid)
     first = first_position(uid)
-    low, match = await _plan(conn, run, shard, terms, first, newest)
+    match, scored = await _plan(conn, run, shard, terms, first, newest)
     if body_only:
         match = f"body : ({match})"
     # A long history's candidates are its rarest words' best: fewer are needed to find them.
     wanted = ranking.CANDIDATES if newest - first < ROW_BUDGET else ranking.CANDIDATES // 2
-    params = {"q": match, "low": low, "high": newest, "n": wanted}
-    return {at: value for at, value in await run(conn, _bm25(shard), params)}
+    params = {"q": match, "low": first, "high": newest, "n": wanted}
+    statement = _bm25(shard) if scored else _newest(shard)
+    return {at: value for at, value in await run(conn, statement, params)}
 
 
 def _ids(dialect: str, ids: list[int]) -> Any:

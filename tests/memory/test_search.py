@@ -16,7 +16,7 @@ from fts5_pages import indexed_anywhere
 from test_forgetting import traces
 
 from bot.core.domain import UserKey
-from bot.memory import SqlMemoryStore
+from bot.memory import SqlMemoryStore, ranking, search
 
 ADA = UserKey("console", "ada")
 BOB = UserKey("console", "bob")
@@ -226,3 +226,22 @@ def test_the_structure_record_reader_knows_its_format() -> None:
         levels(record + b"\x01")  # trailing bytes: not this format
     with pytest.raises(ValueError):
         levels(b"\x00\x00\x00\x07\xff\x00\x00\x01\x00")  # the newer (3.43+) header
+
+
+async def test_a_long_history_is_searched_by_its_rarest_words(
+    sqlite_store: SqlMemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A history longer than the row budget: only the words that fit it select and score.
+    monkeypatch.setattr(search, "ROW_BUDGET", 20)
+    for n in range(60):
+        extra = " and the harbour ferry" if n in (7, 41) else ""
+        await sqlite_store.commit_turn(ADA, said(f"weather note {n}: rain again{extra}"))
+        await sqlite_store.commit_turn(BOB, said(f"weather at the harbour ferry {n}"))
+    assert sorted(await found(sqlite_store, ADA, "rain weather harbour ferry")) == [
+        "weather note 41: rain again and the harbour ferry",
+        "weather note 7: rain again and the harbour ferry",
+    ]
+    # Every word is in more messages than the budget: the newest of them, nobody else's.
+    monkeypatch.setattr(ranking, "CANDIDATES", 20)  # a long history's: 10
+    newest = await found(sqlite_store, ADA, "rain weather")
+    assert sorted(newest) == sorted(f"weather note {n}: rain again" for n in range(50, 60))
