@@ -5,9 +5,8 @@ A query's work is bounded at any history size: the index scores at most ROW_BUDG
 long history, the rows holding the query's rarest words, scored by those words; if even the
 rarest is everywhere, none: the newest rows holding it are the candidates), stage 2 reads at
 most 7 × CANDIDATES rows (half that for a long history) by primary key, and only the few
-results' texts are read. Each step
-is one statement, built once and run in one round trip to the driver (`Backend.run`): a
-search is four or five of them.
+results' texts are read. Each step is one statement, built once and run in one round trip to
+the driver (`Backend.run`): a search is four or five of them.
 """
 
 from __future__ import annotations
