@@ -25,6 +25,9 @@ from bot.core.usage import Clock
 from bot.frontends.discord.bot import MemoryBot
 from bot.settings import Settings
 
+# Every slash command the bot registers (each also a `!` command).
+SLASH_COMMANDS = {"memory", "history", "search", "export", "forget", "usage", "help", "config"}
+
 NO_PING: dict[str, Any] = {"parse": []}
 BotFactory = Callable[..., Awaitable[MemoryBot]]
 

@@ -14,7 +14,7 @@ from typing import Any
 import discord
 import pytest
 from discord.ext import commands
-from discord_support import settings_for
+from discord_support import SLASH_COMMANDS, settings_for
 
 from bot.app import create_bot, serve
 from bot.core.domain import UserKey
@@ -83,16 +83,7 @@ async def test_setup_hook_loads_cogs_and_syncs_to_the_dev_guild_only(
     started = await start_up(bot, monkeypatch)
     assert started.synced == [DEV_GUILD]
     assert started.extensions == list(EXTENSIONS)
-    assert started.guild_commands == {
-        "memory",
-        "history",
-        "search",
-        "export",
-        "forget",
-        "usage",
-        "help",
-        "config",
-    }
+    assert started.guild_commands == SLASH_COMMANDS
 
 
 async def test_no_sync_without_a_dev_guild_and_global_only_on_request(

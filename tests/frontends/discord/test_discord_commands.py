@@ -13,6 +13,7 @@ from agents.testing import ScriptedModel, assistant_message, function_call
 from discord.ext import commands
 from discord_support import (
     NO_PING,
+    SLASH_COMMANDS,
     BotFactory,
     Wire,
     add_text_channel,
@@ -251,16 +252,7 @@ async def test_slash_commands_answer_ephemerally_and_ping_nobody(
     ada, bob = member_named("Ada"), member_named("Bob")
     await tell("My name is Ada and I live in Lisbon", ada)
     await tell("My name is Bob and I live in Oslo", bob)
-    assert {c.name for c in bot.tree.get_commands()} == {
-        "memory",
-        "history",
-        "search",
-        "export",
-        "forget",
-        "usage",
-        "help",
-        "config",
-    }
+    assert {c.name for c in bot.tree.get_commands()} == SLASH_COMMANDS
 
     [history] = await slash(bot, monkeypatch, "history", ada, channel, page=1)
     [help_] = await slash(bot, monkeypatch, "help", ada, channel)
