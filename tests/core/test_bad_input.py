@@ -12,7 +12,7 @@ from agents.testing import ScriptedModel, assistant_message, function_call
 from chat_support import make_service
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_atomic_turns import check_database
+from stored_turns import check_database
 
 from bot.core.domain import UserKey
 from bot.core.tools import clean_fact_value
