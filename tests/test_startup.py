@@ -78,6 +78,16 @@ def test_db_with_tables_that_clash_with_ours(tmp_path: Path) -> None:
     )
 
 
+def test_db_with_a_table_dropped_outside_the_bot(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    first = run_bot("console", "--db", str(db), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TABLE memory_items")
+    proc = run_bot("console", "--db", str(db), cwd=tmp_path)
+    assert_one_error_line(proc, f"{db} is missing the table memory_items", "from a backup")
+
+
 def test_db_in_an_unwritable_folder(tmp_path: Path) -> None:
     if os.geteuid() == 0:
         target = Path("/sys/memory.db")  # root may write anywhere else; not in sysfs

@@ -126,7 +126,17 @@ async def test_history_shows_items_above_the_conversation(service: ChatService) 
         "  #3 note: I'm vegetarian",
         "  #4 note: my dog is called Rex",
     ]
-    assert lines[5].startswith("Conversation history, page 1 of 2")
+    assert lines[5] == ("Conversation history, page 1 of 1 (page 1 is the newest): turns 1–3 of 3:")
+    # Another turn makes a second page; the list of items is shown on page 1 only.
+    await service.handle(ADA, "What do you know about me?")
+    newest = (await service.handle(ADA, "!history")).text.splitlines()
+    assert newest[:2] == ["What I remember about you:", "  #1 name: Ada"]
+    assert "turns 2–4 of 4:" in newest[5] and newest[-1] == "Older: !history 2"
+    older = (await service.handle(ADA, "!history 2")).text.splitlines()
+    assert older[0] == "What I remember about you: 4 items (!memory lists them)."
+    assert older[1].endswith("page 2 of 2 (page 1 is the newest): turn 1 of 4:")
+    assert "#1 name: Ada" not in "\n".join(older)
+    assert older[2] == "  [you] My name is Ada and I live in Lisbon"
 
 
 async def test_help_lists_every_command(service: ChatService) -> None:

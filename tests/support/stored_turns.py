@@ -46,3 +46,21 @@ def check_database(db: Path) -> int:
             assert complete_turns(items), f"incomplete turn stored for {session}"
         (count,) = conn.execute("SELECT COUNT(*) FROM agent_messages").fetchone()
     return count
+
+
+def split_turns(items: list[dict]) -> list[list[dict]]:
+    """Items as the turns `!history` pages hold: each starts at a message the person typed
+    (the first item starts one whatever it is)."""
+    turns: list[list[dict]] = []
+    for position, item in enumerate(items):
+        if position == 0 or is_user_message(item):
+            turns.append([])
+        turns[-1].append(item)
+    return turns
+
+
+def expected_page(items: list[dict], page: int, per_page: int) -> list[dict]:
+    """The items of page `page` (1 = newest) at `per_page` whole turns a page."""
+    turns = split_turns(items)
+    end = len(turns) - (page - 1) * per_page
+    return [item for turn in turns[max(0, end - per_page) : max(0, end)] for item in turn]

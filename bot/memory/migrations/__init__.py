@@ -22,18 +22,38 @@ import logging
 from collections.abc import Awaitable, Callable
 from types import ModuleType
 
-from sqlalchemy import Connection, func, inspect, select
+from sqlalchemy import Connection, Table, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...core.domain import utc_now
 from ...core.store import StoreError
 from ..schema import metadata, schema_versions
-from . import m001_history, m002_history_positions, m003_memory_items
+from . import m001_history, m002_history_positions, m003_memory_items, m004_turn_pages
 
 log = logging.getLogger(__name__)
 
-STEPS: tuple[ModuleType, ...] = (m001_history, m002_history_positions, m003_memory_items)
+STEPS: tuple[ModuleType, ...] = (
+    m001_history,
+    m002_history_positions,
+    m003_memory_items,
+    m004_turn_pages,
+)
 LATEST = len(STEPS)
+
+# The step that created each table, the step that dropped it, and the columns a later step
+# added: a database at version N has exactly the tables and columns these say it has.
+CREATED_IN = {
+    "agent_sessions": 1,
+    "agent_messages": 1,
+    "user_facts": 1,
+    "history_counts": 2,
+    "history_marks": 2,
+    "memory_items": 3,
+    "memory_settings": 3,
+    "memory_schema_versions": 1,
+}
+DROPPED_IN = {"user_facts": 3}
+COLUMNS_ADDED_IN = {("history_counts", "turn_count"): 4}
 
 
 def applied_version(conn: Connection) -> int:
@@ -74,18 +94,44 @@ async def migrate(
 
 
 def check_layout(conn: Connection, where: str) -> int:
-    """Raise StoreError if a table we use exists with other columns (made by other software);
-    return the schema version."""
+    """Raise StoreError if a table we use exists with other columns (made by other
+    software), or if a table or column the database's schema version has is missing
+    (dropped by hand, or by other software); return the schema version."""
     inspector = inspect(conn)
     existing = set(inspector.get_table_names())
+    version = applied_version(conn)
     for table in metadata.sorted_tables:
-        if table.name not in existing:
+        name = table.name
+        if name not in existing:
+            required = CREATED_IN[name] <= version < DROPPED_IN.get(name, LATEST + 1)
+            if required and name != schema_versions.name:
+                raise StoreError(
+                    f"{where} is missing the table {name} (the file is at schema version "
+                    f"{version}, which has it; it was dropped outside the bot); restore the "
+                    "file from a backup, or point the bot at another database"
+                )
             continue
-        have = {column["name"] for column in inspector.get_columns(table.name)}
-        missing = [column.name for column in table.columns if column.name not in have]
-        if missing:
+        have = {column["name"] for column in inspector.get_columns(name)}
+        missing = [
+            column.name
+            for column in table.columns
+            if column.name not in have and COLUMNS_ADDED_IN.get((name, column.name), 0) <= version
+        ]
+        if not missing:
+            continue
+        if version >= CREATED_IN[name] and have >= _original_columns(table):
             raise StoreError(
-                f"{where} has a table {table.name} made by other software (no column "
-                f"{', '.join(missing)}); point the bot at another database"
+                f"{where} is missing the column {', '.join(missing)} of table {name} (the "
+                f"file is at schema version {version}, which has it); restore the file from "
+                "a backup, or point the bot at another database"
             )
-    return applied_version(conn)
+        raise StoreError(
+            f"{where} has a table {name} made by other software (no column "
+            f"{', '.join(missing)}); point the bot at another database"
+        )
+    return version
+
+
+def _original_columns(table: Table) -> set[str]:
+    """The columns `table` had when its step created it."""
+    return {c.name for c in table.columns if (table.name, c.name) not in COLUMNS_ADDED_IN}
