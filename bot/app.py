@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from .core.chat import ChatService
 from .core.config import ChatConfig
 from .memory import describe_memory, open_store
-from .models import describe_model, make_client, opened_model, select_model
+from .models import describe_model, make_client, offline_notice, opened_model, select_model
 from .settings import SettingsError
 
 if TYPE_CHECKING:
@@ -137,6 +137,8 @@ async def serve(settings: Settings, frontend: str, *, sync_global: bool = False)
             describe_memory(settings),
             describe_model(settings),
         )
+        if (notice := offline_notice(settings)) is not None:
+            log.warning("%s", notice)
         front_ends: list[FrontEnd] = []
         if with_discord:
             bot = build_bot(settings, chat, sync_global=sync_global)
@@ -157,7 +159,10 @@ async def run_console(settings: Settings, user: str) -> None:
             describe_memory(settings),
             describe_model(settings),
         )
-        await console(chat, user, show_added=settings.show_turn_embed)
+        notice = offline_notice(settings)
+        if notice is not None:
+            log.warning("%s", notice)
+        await console(chat, user, show_added=settings.show_turn_embed, notice=notice)
 
 
 async def run_migrate(settings: Settings) -> None:

@@ -91,6 +91,18 @@ async def opened_model(settings: Settings) -> AsyncIterator[Model]:
         yield select_model(settings, client)
 
 
+def offline_notice(settings: Settings) -> str | None:
+    """Why a model that was asked for is not used, when the offline model answers instead:
+    BOT_MODEL names a model but nothing says where it is served."""
+    wanted = settings.bot_model.strip()
+    if not settings.use_offline_model or not wanted or wanted.lower() == "offline":
+        return None
+    return (
+        f"BOT_MODEL={wanted} is set, but neither OPENAI_API_KEY nor OPENAI_BASE_URL is: "
+        "the offline model answers instead"
+    )
+
+
 def describe_model(settings: Settings) -> str:
     """A log-safe description of the model in use (never the key)."""
     if settings.use_offline_model:

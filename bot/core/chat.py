@@ -69,6 +69,14 @@ class Reply:
     changes: list[AppliedChange] = field(default_factory=list)
 
 
+def paused_note(reply: str, syntax: CommandSyntax) -> str:
+    """What a reply gets while memory is paused; how to resume is said once (the answer may
+    already say it)."""
+    resume = syntax("memory", "on")
+    how = "" if resume in reply else f" {resume} resumes."
+    return f"\n(Memory is paused: nothing from this conversation is stored.{how})"
+
+
 class ChatService:
     """Runs turns: each user's in arrival order, users in parallel; the agent run within the
     turn's time limit, then one all-or-nothing commit of what it added and changed."""
@@ -145,10 +153,7 @@ class ChatService:
                 return TurnResult(reply=failure.message, ok=False, failure=failure.kind)
             self.health.works()
             if not committed.stored:
-                reply += (
-                    "\n(Memory is paused: nothing from this conversation is stored. "
-                    f"{syntax('memory', 'on')} resumes.)"
-                )
+                reply += paused_note(reply, syntax)
             return TurnResult(
                 reply=reply,
                 added=committed.items,

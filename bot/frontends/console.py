@@ -144,8 +144,10 @@ async def run_console(
     show_added: bool = True,
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
+    notice: str | None = None,
 ) -> None:
-    """Read lines until EOF; print each reply (and what the turn stored) to stdout.
+    """Read lines until EOF; print each reply (and what the turn stored) to stdout. A
+    `notice` (which model answers, when it is not the one asked for) opens a terminal chat.
 
     Raises `OutputClosed` when stdout's reader has gone: reading stops there, and the turn
     being answered was stored whole (it is committed before its reply is printed)."""
@@ -159,6 +161,8 @@ async def run_console(
     interactive = stdin.isatty() and stdout.isatty()
     user = UserKey("console", user_id)
     if interactive:
+        if notice:
+            out.show(f"Note: {notice}.")
         out.show(
             f"Chatting as {user}. {service.syntax('help')} lists commands; Ctrl-D or Ctrl-C quits."
         )
