@@ -35,12 +35,12 @@ class UpdateTimes(dict[str, float]):
 async def test_a_slow_answer_streams_into_one_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    updates = UpdateTimes()
+    decided = UpdateTimes()
     init = SlackChat.__init__
 
     def recording_init(self: SlackChat, *args: Any, **kwargs: Any) -> None:
         init(self, *args, **kwargs)
-        self.last_update = updates
+        self.last_update = decided
 
     monkeypatch.setattr(SlackChat, "__init__", recording_init)
     answer = " ".join(f"word{n}" for n in range(300))  # ~2,400 characters
@@ -83,7 +83,7 @@ async def test_a_slow_answer_streams_into_one_message(
         assert body == PLACEHOLDER or answer.startswith(body)
     # While it is written, at most one post or update per interval in this channel (on the
     # bot's clock: unthrottled they would be ~50 ms apart); the final update follows at once.
-    times = [at for channel, at in updates.log if channel == "DU1"]
+    times = [at for channel, at in decided.log if channel == "DU1"]
     assert len(times) == len(shown) - 1  # every preview, and nothing else, was throttled
     assert all(b - a >= EDIT_INTERVAL - 1e-6 for a, b in zip(times, times[1:], strict=False))
     assert all(len(c.body["text"]) <= MESSAGE_CHARS for c in shown)
