@@ -85,16 +85,7 @@ def register(app: AsyncApp, slack_chat: SlackChat) -> None:
                     ),
                 )
 
-    @app.event("app_mention")
-    async def on_mention(
-        event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
-    ) -> None:
-        """An @mention in a channel: answered in the message's thread."""
-        if not _from_a_person(event) or str(event["channel"]).startswith("D"):
-            return  # DMs arrive as message events too, and are answered there
-        where = Where(event["channel"], event.get("thread_ts") or event["ts"])
-        await respond_to(event, context, client, where, in_channel=True)
-
+    # Messages first: a DM, the most common event, then matches the first listener tried.
     @app.event("message")
     async def on_message(
         event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
@@ -111,3 +102,13 @@ def register(app: AsyncApp, slack_chat: SlackChat) -> None:
             return  # the app_mention event for the same message answers it
         if thread_ts and slack_chat.answered_in(channel, thread_ts):
             await respond_to(event, context, client, Where(channel, thread_ts), in_channel=True)
+
+    @app.event("app_mention")
+    async def on_mention(
+        event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        """An @mention in a channel: answered in the message's thread."""
+        if not _from_a_person(event) or str(event["channel"]).startswith("D"):
+            return  # DMs arrive as message events too, and are answered there
+        where = Where(event["channel"], event.get("thread_ts") or event["ts"])
+        await respond_to(event, context, client, where, in_channel=True)
