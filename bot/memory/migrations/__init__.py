@@ -97,9 +97,11 @@ def check_layout(conn: Connection, where: str) -> int:
     """Raise StoreError if a table we use exists with other columns (made by other
     software), or if a table or column the database's schema version has is missing
     (dropped by hand, or by other software); return the schema version."""
+    # The version first: a migration commits its tables with its version row, so tables read
+    # after a version are never older than it (another process may be migrating right now).
+    version = applied_version(conn)
     inspector = inspect(conn)
     existing = set(inspector.get_table_names())
-    version = applied_version(conn)
     for table in metadata.sorted_tables:
         name = table.name
         if name not in existing:
