@@ -19,6 +19,7 @@ from typing import Any
 from agents import Model, ModelResponse, SQLiteSession, TResponseInputItem, Usage
 from agents.testing import assistant_message, function_call
 
+from bot.core.commands import HISTORY_PAGE_TURNS
 from bot.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,12 +75,14 @@ class Sizes:
 
     @property
     def per_page(self) -> int:
-        return 10
+        """Whole turns a `!history` page holds (as shipped)."""
+        return HISTORY_PAGE_TURNS
 
     @property
     def deep_page(self) -> int:
-        """The deepest page at `deep_items` items (page 10,000 at 100k items)."""
-        return self.deep_items // self.per_page
+        """The deepest full page at `deep_items` items of 4-item turns (page 8,333 of 3
+        turns at 100k items)."""
+        return self.deep_items // 4 // self.per_page
 
 
 QUICK: dict[str, Any] = {

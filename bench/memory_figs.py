@@ -92,7 +92,8 @@ async def measure_history(work: Path, sizes: Sizes) -> dict[str, Any]:
 
 
 async def measure_deep_page(work: Path, sizes: Sizes) -> dict[str, Any]:
-    """history_deep_page_ratio: page 10,000 ÷ page 1 of a 100k-item history (SQLite)."""
+    """history_deep_page_ratio: page 8,333 (the deepest) ÷ page 1 of a 100k-item history
+    (25,000 turns, 3 to a page; SQLite)."""
     db = work / "deep.db"
     settings = bench_settings(db)
 

@@ -21,14 +21,15 @@ import contextlib
 import importlib
 import io
 import os
+import statistics
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, TextIO
 
 from agents import Model
-from common import ROOT, Sizes, bench_settings
-from overhead import FrontEndPath, WrongAnswer, measure_send
+from common import ROOT, Sizes, alternate, bench_settings, ratio, summary
+from overhead import FrontEndPath, WrongAnswer
 
 from bot.core.chat import ChatService
 from bot.core.config import ChatConfig
@@ -171,19 +172,45 @@ def ada_or_city(i: int) -> str:
 
 
 async def measure_plugged(name: str, opener: Any, work: Path, sizes: Sizes) -> dict[str, Any]:
-    """`<name>_overhead_ratio` of a plugged-in front end (see the module docstring)."""
+    """`<name>_overhead_ratio` of a plugged-in front end (see the module docstring). When its
+    module also has `<name>_fake_path` (the test doubles' own part of the path, timed alone,
+    alternating with the other two sides), the ratio is of what is left once that part is
+    taken out, and the ratio with it left in is reported beside it."""
     settings = bench_settings(
         work / f"{name}-core.db", history_window=sizes.window, rate_limit_per_minute=0
     )
-    async with opener(work / f"{name}.db") as send, open_store(settings) as store:
+    fake_opener = getattr(importlib.import_module(f"{name}_path"), f"{name}_fake_path", None)
+    async with contextlib.AsyncExitStack() as stack:
+        send = await stack.enter_async_context(opener(work / f"{name}.db"))
+        store = await stack.enter_async_context(open_store(settings))
         service = ChatService(store, offline_model(), ChatConfig.from_settings(settings))
-
-        async def front(i: int, text: str) -> None:
-            await send(f"U{i}", text)
 
         async def turn(i: int, text: str) -> None:
             result = await service.turn(UserKey.parse(f"{name}:U{i}"), text)
             if not result.ok:
                 raise WrongAnswer(f"the baseline turn failed: {result.reply}")
 
-        return await measure_send(name, front, turn, sizes, ada_or_city)
+        users = sizes.ratio_users
+        sides = [
+            lambda i: send(f"U{i % users}", ada_or_city(i)),
+            lambda i: turn(i % users, ada_or_city(i)),
+        ]
+        if fake_opener is not None:
+            fake = await stack.enter_async_context(fake_opener(work / f"{name}-probe.db"))
+            sides.append(lambda i: fake(f"U{i % users}", ada_or_city(i)))
+        times = await alternate(sides, sizes.samples, sizes.warmup)
+    front, core = times[0], times[1]
+    figures = {
+        f"{name}_overhead_ratio": ratio(front, core),
+        **summary(f"{name}_turn", front),
+        **summary(f"{name}_core_turn", core),
+    }
+    if fake_opener is not None:
+        fake_p50 = statistics.median(times[2])
+        own = (statistics.median(front) - fake_p50) / statistics.median(core)
+        figures |= {
+            f"{name}_overhead_ratio": round(own, 3),
+            f"{name}_overhead_ratio_with_fake": ratio(front, core),
+            **summary(f"{name}_fake", times[2]),
+        }
+    return figures

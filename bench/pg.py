@@ -21,11 +21,7 @@ from memory_figs import _page_ratio
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 import pg_server  # noqa: E402
-
-try:  # newer layout: finding (and installing) PostgreSQL lives in tests/pg_install.py
-    from pg_install import find_bindir  # noqa: E402
-except ImportError:
-    from pg_server import find_bindir  # noqa: E402
+from pg_install import find_bindir  # noqa: E402
 
 DURABLE_OPTIONS = "-c max_connections=200 -c shared_buffers=64MB"
 

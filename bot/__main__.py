@@ -6,15 +6,20 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 from pathlib import Path
 
 from .core.failures import quiet_sdk_model_errors
 from .core.store import StoreError
+from .frontends.console import OutputClosed
 from .frontends.errors import StartError
 from .settings import Settings, SettingsError
 
 log = logging.getLogger("bot")
+
+# The status a shell reports for a program ended by SIGPIPE (128 + 13), as `cat` in a pipe.
+SIGPIPE_STATUS = 141
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -116,6 +121,14 @@ def main(argv: list[str] | None = None) -> int:
         log.debug("could not start", exc_info=True)
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OutputClosed:
+        # The reader of our output went away (`… | head`): end quietly, as `cat` does. The
+        # interpreter's last flush of stdout must not fail either, so it goes nowhere now.
+        log.debug("stdout was closed by its reader; stopping")
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return SIGPIPE_STATUS
     except KeyboardInterrupt:
         # Ctrl-C: end at once, with the shell's usual status for an interrupted program.
         if sys.stdout.isatty():

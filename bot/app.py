@@ -22,7 +22,14 @@ from .core.chat import ChatService
 from .core.config import ChatConfig
 from .core.usage import Clock, utc_clock
 from .memory import describe_memory, open_store
-from .models import describe_model, is_offline, make_client, opened_model, select_model
+from .models import (
+    describe_model,
+    is_offline,
+    make_client,
+    offline_notice,
+    opened_model,
+    select_model,
+)
 from .ops.metrics import Metrics
 from .ops.server import ops_server
 from .settings import SettingsError
@@ -190,6 +197,8 @@ async def serve(settings: Settings, frontend: str, *, sync_global: bool = False)
             describe_memory(settings),
             describe_model(settings),
         )
+        if (notice := offline_notice(settings)) is not None:
+            log.warning("%s", notice)
         front_ends: list[FrontEnd] = []
         if with_discord:
             bot = build_bot(settings, chat, sync_global=sync_global)
@@ -213,9 +222,12 @@ async def run_console(settings: Settings, user: str) -> None:
             describe_memory(settings),
             describe_model(settings),
         )
+        notice = offline_notice(settings)
+        if notice is not None:
+            log.warning("%s", notice)
         async with operated(settings, chat, ["console"]):
             settle_heap()
-            await console(chat, user, show_added=settings.show_turn_embed)
+            await console(chat, user, show_added=settings.show_turn_embed, notice=notice)
 
 
 async def run_migrate(settings: Settings) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -38,6 +40,25 @@ def _whole(default: int | None, low: int, high: int, what: str = "a whole number
     )
 
 
+# A host name as DNS allows it: dot-separated labels of letters, digits, '-' (and '_').
+_HOST_NAME = re.compile(
+    r"(?=.{1,253}\.?$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?"
+)
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    return _HOST_NAME.fullmatch(ascii_host.lower()) is not None
+
+
 def _user_ids(value: Any) -> Any:
     parts = value.split(",") if isinstance(value, str) else value
     ids = frozenset(str(part).strip() for part in parts if str(part).strip())
@@ -48,7 +69,7 @@ def _user_ids(value: Any) -> Any:
 
 def _host(value: str) -> str:
     host = value.strip("[]")  # an IPv6 address may come bracketed
-    if not host or any(ch.isspace() or ch in "/@" for ch in host):
+    if not _valid_host(host):
         raise ValueError("must be a host name or address, such as 127.0.0.1 or 0.0.0.0")
     return host
 
@@ -58,11 +79,20 @@ Host = Annotated[str, AfterValidator(_host)]
 
 
 def _http_url(value: str | None, example: str) -> str | None:
+    """An http(s) URL a client can connect to: a valid host, and a port from 1 to 65535."""
     if value is None:
         return None
     parts = urlsplit(value)
     if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
         raise ValueError(f"must be an http(s) URL such as {example}")
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or past 65535
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError(f"must have a port from 1 to 65535, as in {example}")
+    if not _valid_host(parts.hostname):
+        raise ValueError(f"must name a valid host, as in {example}")
     return value
 
 

@@ -245,6 +245,7 @@ def run_console(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_dotenv_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
     (tmp_path / ".env").write_bytes(b"HISTORY_WINDOW=5\nBOT_MODEL=caf\xe9\n")
     proc = run_console(tmp_path)
@@ -255,6 +256,7 @@ def test_dotenv_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("variable", "value", "example"),
     [
@@ -304,3 +306,38 @@ def test_bad_community_settings_name_the_variable(
     with pytest.raises(SettingsError) as caught:
         Settings()
     assert str(caught.value).startswith(said)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("http://127.0.0.1:99999/v1", "must have a port from 1 to 65535"),
+        ("http://127.0.0.1:0/v1", "must have a port from 1 to 65535"),
+        ("http://localhost:port/v1", "must have a port from 1 to 65535"),
+        ("http://exa mple.com/v1", "must name a valid host"),
+        ("http://-bad-.example/v1", "must name a valid host"),
+        ("http://a..b/v1", "must name a valid host"),
+    ],
+)
+def test_a_url_that_cannot_be_connected_to_is_refused(value: str, problem: str) -> None:
+    for variable in ("OPENAI_BASE_URL", "SLACK_API_URL"):
+        with pytest.raises(SettingsError) as caught:
+            Settings(**{variable.lower(): value})
+        assert str(caught.value).startswith(f"{variable} {problem}, as in http")
+
+
+@pytest.mark.parametrize(
+    "value", ["http://127.0.0.1:11434/v1", "https://[::1]:8443/v1", "http://my_host.lan/v1"]
+)
+def test_urls_that_can_be_connected_to_pass(value: str) -> None:
+    assert Settings(openai_base_url=value).openai_base_url == value
+
+
+@pytest.mark.slow
+def test_a_port_out_of_range_is_one_line_at_start(tmp_path: Path) -> None:
+    proc = run_console(tmp_path, OPENAI_BASE_URL="http://127.0.0.1:99999/v1")
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "error: OPENAI_BASE_URL must have a port from 1 to 65535, as in http://localhost:11434/v1\n"
+    )
+    assert proc.stdout == "" and not (tmp_path / "m.db").exists()

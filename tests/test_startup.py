@@ -4,6 +4,7 @@ no traceback (real processes; the network is only ever a closed port on 127.0.0.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -19,10 +20,12 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_bot(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def run_bot(
+    *args: str, cwd: Path, prefix: tuple[str, ...] = (), **env: str
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k not in {"DISCORD_TOKEN", "DATABASE_URL"}}
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
+        [*prefix, sys.executable, "-m", "bot", *args],
         input="hello\n",
         capture_output=True,
         text=True,
@@ -78,6 +81,16 @@ def test_db_with_tables_that_clash_with_ours(tmp_path: Path) -> None:
     )
 
 
+def test_db_with_a_table_dropped_outside_the_bot(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    first = run_bot("console", "--db", str(db), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TABLE memory_items")
+    proc = run_bot("console", "--db", str(db), cwd=tmp_path)
+    assert_one_error_line(proc, f"{db} is missing the table memory_items", "from a backup")
+
+
 def test_db_in_an_unwritable_folder(tmp_path: Path) -> None:
     if os.geteuid() == 0:
         target = Path("/sys/memory.db")  # root may write anywhere else; not in sysfs
@@ -87,6 +100,28 @@ def test_db_in_an_unwritable_folder(tmp_path: Path) -> None:
         target = locked / "m.db"
     proc = run_bot("console", "--db", str(target), cwd=tmp_path)
     assert_one_error_line(proc, f"cannot create the memory file {target}", "MEMORY_DB_PATH")
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
+def test_db_in_a_folder_that_is_not_writable(tmp_path: Path) -> None:
+    # The file is writable, its folder is not: SQLite cannot create its journal files there.
+    # Run without the capabilities that let root write anywhere, so permissions apply.
+    folder = tmp_path / "data"
+    folder.mkdir()
+    db = folder / "m.db"
+    db.touch(mode=0o600)
+    folder.chmod(0o500)
+    proc = run_bot(
+        "console",
+        "--db",
+        str(db),
+        cwd=tmp_path,
+        prefix=("setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner"),
+    )
+    line = assert_one_error_line(
+        proc, f"the folder {folder} of the memory file is not writable", "make it writable"
+    )
+    assert "read-only" not in line
 
 
 def test_unreachable_postgresql(tmp_path: Path) -> None:

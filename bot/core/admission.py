@@ -27,6 +27,15 @@ SLOW_DOWN = (
 )
 
 
+def too_long_reply(limit: int, length: int | None = None) -> str:
+    """The reply to a message over `limit` characters (`length`, when it is known)."""
+    size = f"{length:,} characters; " if length is not None else ""
+    return (
+        f"That message is too long ({size}the limit is {limit:,} characters). "
+        "Please send a shorter one; nothing was stored."
+    )
+
+
 @dataclass
 class _Bucket:
     tokens: float
@@ -162,10 +171,7 @@ class Admission:
 
     def too_long(self, length: int) -> str:
         """The reply to a message of `length` characters over the limit."""
-        return (
-            f"That message is too long ({length:,} characters; the limit is "
-            f"{self.max_input_chars:,}). Please send a shorter one; nothing was stored."
-        )
+        return too_long_reply(self.max_input_chars, length)
 
     def refuse(self, user: UserKey, text: str, not_allowed: str | None = None) -> Refusal | None:
         """None when the message may run; otherwise why not, and what to answer.

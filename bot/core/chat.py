@@ -87,6 +87,14 @@ def read_at(context: UserContext, session: TurnSession) -> int | None:
     return min(seen) if seen else None
 
 
+def paused_note(reply: str, syntax: CommandSyntax) -> str:
+    """What a reply gets while memory is paused; how to resume is said once (the answer may
+    already say it)."""
+    resume = syntax("memory", "on")
+    how = "" if resume in reply else f" {resume} resumes."
+    return f"\n(Memory is paused: nothing from this conversation is stored.{how})"
+
+
 class ChatService:
     """Runs turns: each user's in arrival order, users in parallel; the agent run within the
     turn's time limit, then one all-or-nothing commit of what it added and changed (and of
@@ -191,10 +199,7 @@ class ChatService:
         )
         self.observer.turn_done(place.frontend, OK if committed.stored else PAUSED)
         if not committed.stored:
-            reply += (
-                "\n(Memory is paused: nothing from this conversation is stored. "
-                f"{syntax('memory', 'on')} resumes.)"
-            )
+            reply += paused_note(reply, syntax)
         return TurnResult(
             reply=reply,
             added=committed.items,

@@ -9,6 +9,7 @@ command the way people type it there (`!forget 3` in a terminal, `/memory forget
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import re
@@ -45,11 +46,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HISTORY_PAGE_SIZE = 10
+# Whole turns per `history` page (a turn is the person's message and all it caused).
+HISTORY_PAGE_TURNS = 3
 SEARCH_PAGE_SIZE = 10
 SEARCH_MAX_RESULTS = 50
 _PAGE_SUFFIX = re.compile(r"^(?P<words>.*?)\s+page\s+(?P<page>\d{1,7})$", re.IGNORECASE)
-# Far past the end is simply "no such page"; it must not overflow SQLite's integers.
+# Far past the end is simply "no such page"; it must not overflow SQLite's integers (the
+# page shown as missing is still the one asked for).
 MAX_PAGE = 1_000_000
 
 # History items encoded per step of `encode_export` (C encoder: a fraction of a millisecond),
@@ -60,7 +63,7 @@ EXPORT_CHUNK = 100
 EXPORT_PAUSE_S = 0.0005
 
 __all__ = [
-    "HISTORY_PAGE_SIZE",
+    "HISTORY_PAGE_TURNS",
     "MAX_PAGE",
     "Commands",
     "HistoryView",
@@ -180,14 +183,18 @@ class Commands:
         """The memory items and one page of history (page 1 is the newest), read at once."""
         memory, stored = await asyncio.gather(
             self.store.memory(user),
-            self.store.history_page(user, min(page, MAX_PAGE), HISTORY_PAGE_SIZE),
+            self.store.history_page(user, min(page, MAX_PAGE), HISTORY_PAGE_TURNS),
         )
+        if page > MAX_PAGE:
+            stored = dataclasses.replace(stored, page=page)
         return HistoryView(memory, stored)
 
-    async def history(self, user: UserKey, page: int = 1) -> str:
+    async def history(
+        self, user: UserKey, page: int = 1, syntax: CommandSyntax | None = None
+    ) -> str:
         """The rendered `history` page: memory items, then the conversation."""
         view = await self.history_view(user, page)
-        return render_history(view.memory, view.page)
+        return render_history(view.memory, view.page, syntax or CommandSyntax())
 
     async def memory(self, user: UserKey) -> UserMemory:
         """The user's memory items and whether memory is paused."""
@@ -295,7 +302,7 @@ class Commands:
 
     async def _history_command(self, user: UserKey, argument: str, syntax: CommandSyntax) -> str:
         if not argument:
-            return await self.history(user)
+            return await self.history(user, syntax=syntax)
         if not (argument.isascii() and argument.isdigit()) or int(argument) < 1:
             return f"Usage: {syntax('history', '[page]')}, where page is 1 or more."
-        return await self.history(user, int(argument))
+        return await self.history(user, int(argument), syntax)

@@ -45,12 +45,16 @@ class UserKey:
 
 @dataclass(frozen=True)
 class HistoryPage:
-    """One page of a user's stored items, oldest first within the page; page 1 is newest."""
+    """One page of a user's stored history: whole turns (a turn starts at a message the
+    person typed), oldest first within the page; page 1 is the newest."""
 
     items: list[TResponseInputItem]
     page: int
     pages: int
-    total: int
+    total: int  # items stored
+    turns: int = 0  # turns stored
+    first_turn: int = 0  # the turns on this page, counted from the oldest (1)
+    last_turn: int = 0
 
 
 @dataclass(frozen=True)

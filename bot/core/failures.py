@@ -196,6 +196,12 @@ def classify_failure(exc: BaseException, *, timeout_s: float | None = None) -> F
             "Your memory was erased while I was answering this message, so I kept nothing of "
             "it, not even my answer. Please send it again if you like.",
         )
+    if isinstance(root, openai.APIResponseValidationError):
+        return Failure(
+            "bad_response",
+            "Sorry, the model service sent an answer I couldn't read. "
+            f"{NOTHING_STORED} Please try again.",
+        )
     stored = storage_error(exc)
     if isinstance(stored, StoreFull):
         return Failure(
@@ -229,6 +235,7 @@ class FailureLog:
     def __init__(self, health: StorageHealth) -> None:
         self.health = health
         self._auth_failure_logged = False
+        self._bad_response_logged = False
 
     def turn_failed(self, user: UserKey, failure: Failure, exc: BaseException) -> None:
         if failure.kind in STORAGE_KINDS:
@@ -243,6 +250,15 @@ class FailureLog:
                     "(and OPENAI_BASE_URL)",
                     describe_error(exc),
                 )
+            return
+        if failure.kind == "bad_response" and not self._bad_response_logged:
+            # Most likely the URL points at something else (a web page, a proxy): the fix.
+            self._bad_response_logged = True
+            log.error(
+                "the model server's answer is not the OpenAI API (%s: %s); check OPENAI_BASE_URL",
+                describe_error(exc),
+                _root(exc),
+            )
             return
         if failure.kind == "internal":
             log.error("turn for %s failed; nothing was stored", user, exc_info=exc)

@@ -87,33 +87,60 @@ def render_items(memory: UserMemory) -> list[str]:
     return [render_item(item) for item in memory.items]
 
 
-def render_history(memory: UserMemory, page: HistoryPage) -> str:
-    """The text of `history`: memory items, then one page of stored items."""
-    lines = ["What I remember about you:"]
-    lines += [f"  {line}" for line in render_items(memory)]
-    if page.total == 0:
+def memory_summary(memory: UserMemory, syntax: CommandSyntax) -> str:
+    """One line for the memory items, where the whole list would repeat (history pages)."""
+    if not memory.items:
+        return "What I remember about you: nothing yet."
+    count = _plural(len(memory.items), "item")
+    return f"What I remember about you: {count} ({syntax('memory')} lists them)."
+
+
+def page_turns(page: HistoryPage) -> str:
+    """Which turns a page of history lists: `turns 4–6 of 14` (1 is the oldest)."""
+    if page.first_turn == page.last_turn:
+        return f"turn {page.first_turn} of {page.turns}"
+    return f"turns {page.first_turn}–{page.last_turn} of {page.turns}"
+
+
+def history_heading(page: HistoryPage) -> str:
+    """The line above a page of history: which page, and which turns it lists."""
+    return (
+        f"Conversation history, page {page.page} of {page.pages} (page 1 is the newest): "
+        f"{page_turns(page)}"
+    )
+
+
+def render_history(memory: UserMemory, page: HistoryPage, syntax: CommandSyntax) -> str:
+    """The text of `history`: memory items (listed on page 1, counted on the others), then
+    one page of whole turns."""
+    if page.page == 1:
+        lines = ["What I remember about you:"]
+        lines += [f"  {line}" for line in render_items(memory)]
+    else:
+        lines = [memory_summary(memory, syntax)]
+    if page.turns == 0:
         lines.append("Conversation history: empty.")
         return "\n".join(lines)
     if page.page > page.pages:
         lines.append(f"There is no page {page.page}: history has {page.pages} page(s).")
         return "\n".join(lines)
-    lines.append(
-        f"Conversation history, page {page.page} of {page.pages} "
-        f"(page 1 is the newest; {page.total} items stored):"
-    )
+    lines.append(history_heading(page) + ":")
     lines += [f"  {format_line(line)}" for line in describe_items(page.items)]
+    if page.page < page.pages:
+        lines.append(f"Older: {syntax('history', str(page.page + 1))}")
     return "\n".join(lines)
 
 
 def render_turn_added(items: Sequence[Mapping[str, Any]]) -> str:
-    """The compact "added to history" block shown after a reply."""
+    """The compact "added to history" block shown after a reply; its count is of the lines
+    it lists (a tool call and its output are one)."""
     body = describe_items(items)
-    header = f"-- added to history ({len(items)} item{'s' if len(items) != 1 else ''}) --"
+    header = f"-- added to history ({_plural(len(body), 'entry', 'entries')}) --"
     return "\n".join([header, *(f"  {format_line(line)}" for line in body)])
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'s' if count != 1 else ''}"
+def _plural(count: int, noun: str, nouns: str | None = None) -> str:
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
 
 
 def _pending(pending: str | None) -> str:

@@ -108,7 +108,8 @@ class MemoryStore(Protocol):
         ...
 
     async def history_page(self, user: UserKey, page: int, per_page: int) -> HistoryPage:
-        """Page `page` (1 = newest) of the user's stored items, oldest first within it."""
+        """Page `page` (1 = newest) of the user's stored history: `per_page` whole turns
+        (a tool call is always on the page of its output), oldest first within it."""
         ...
 
     async def all_items(self, user: UserKey) -> list[TResponseInputItem]:

@@ -36,5 +36,6 @@ def parse_command(line: str, prefix: str) -> Command | None:
     stripped = line.strip()
     if not stripped.startswith(prefix):
         return None
-    name, _, argument = stripped[len(prefix) :].partition(" ")
-    return Command(name.lower(), argument)
+    # `! help` is `!help`, and the prefix alone asks what there is: `help`.
+    name, _, argument = stripped[len(prefix) :].strip().partition(" ")
+    return Command(name.lower() or "help", argument)

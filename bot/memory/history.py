@@ -74,24 +74,47 @@ async def newest_turns(
     return HistoryWindow(items[first:], seen)
 
 
+# Rows per read of a `!history` page: a page and the turns before it from the nearest mark
+# are usually far fewer, so one read does; a page of very long turns takes a few.
+PAGE_READ = 64
+
+
 async def read_page(
-    conn: AsyncConnection, user_key: str, total: int, page: int, per_page: int
+    conn: AsyncConnection, user_key: str, kept: positions.KeptCount, page: int, per_page: int
 ) -> HistoryPage:
-    """Page `page` (1 = newest) of `total` kept items: from the nearest mark, by id."""
-    pages = max(1, -(-total // per_page))
-    if page > pages or total == 0:
-        return HistoryPage(items=[], page=page, pages=pages, total=total)
-    last = total - (page - 1) * per_page
+    """Page `page` (1 = newest) of whole turns, `per_page` turns a page: read by id from the
+    first item of the nearest marked turn at or before the page's first turn, up to the turn
+    after its last (so a tool call and its output are always on the same page)."""
+    turns = kept.turns
+    pages = max(1, -(-turns // per_page))
+    if page > pages or turns == 0:
+        return HistoryPage(items=[], page=page, pages=pages, total=kept.items, turns=turns)
+    last = turns - (page - 1) * per_page
     first = max(1, last - per_page + 1)
-    from_id, skip = positions.page_start(user_key, first)
-    rows = await conn.execute(
-        select(_messages.message_data)
-        .where(visible(user_key), _messages.id >= from_id)
-        .order_by(_messages.id)
-        .limit(skip + last - first + 1)
-    )
-    items = decode(rows.all()[skip:])
-    return HistoryPage(items=items, page=page, pages=pages, total=total)
+    mark_id, skip = positions.page_start(user_key, first)
+    turn = first - skip - 1  # the turn before the marked one
+    items: list[TResponseInputItem] = []
+    mine = visible(user_key)
+    statement = select(_messages.id, _messages.message_data).where(mine, _messages.id >= mark_id)
+    at_mark = True
+    while True:
+        rows = (await conn.execute(statement.order_by(_messages.id).limit(PAGE_READ))).all()
+        for _, data in rows:
+            item = decode([(data,)])
+            # The marked row starts its turn whatever it is (a history's first item may not
+            # be a message the person typed); after it, each message they typed does.
+            if at_mark or (item and is_user_message(item[0])):
+                turn += 1
+            at_mark = False
+            if turn > last:
+                return HistoryPage(items, page, pages, kept.items, turns, first, last)
+            if turn >= first:
+                items += item
+        if len(rows) < PAGE_READ:
+            return HistoryPage(items, page, pages, kept.items, turns, first, last)
+        statement = select(_messages.id, _messages.message_data).where(
+            mine, _messages.id > rows[-1][0]
+        )
 
 
 _AFTER = (

@@ -184,19 +184,22 @@ erase_jobs = Table(
     Column("created_at", UtcTimestamp, nullable=False),
 )
 
-# Per user: how many history items are indexed, and the id of the newest one. Compared with
-# the newest id actually stored, it tells whether someone else (the SDK itself) appended or
-# removed rows since; positions are then brought up to date before they are used.
+# Per user: how many history items and turns are indexed, and the id of the newest item.
+# Compared with the newest id actually stored, it tells whether someone else (the SDK itself)
+# appended or removed rows since; positions are then brought up to date before they are used.
 history_counts = Table(
     "history_counts",
     metadata,
     Column("user_key", Text, primary_key=True),
     Column("item_count", Integer, nullable=False),
     Column("last_id", Integer, nullable=False),
+    # Added by schema step 4 (pages of whole turns).
+    Column("turn_count", Integer, nullable=False, server_default=text("0")),
 )
 
-# Every MARK_STRIDE-th item's id (positions 1, 1 + stride, ...), so the start of any page is
-# one indexed lookup plus at most stride - 1 rows away.
+# The first item's id of every MARK_STRIDE-th turn (turns 1, 1 + stride, ...; `position` is
+# the turn's number), so the start of any page of whole turns is one indexed lookup plus at
+# most stride - 1 turns away.
 history_marks = Table(
     "history_marks",
     metadata,
@@ -204,7 +207,7 @@ history_marks = Table(
     Column("position", Integer, primary_key=True),
     Column("message_id", Integer, nullable=False),
 )
-MARK_STRIDE = 16
+MARK_STRIDE = 4
 
 # --- the search index -------------------------------------------------------------------
 

@@ -227,20 +227,21 @@ class SqlMemoryStore(community.PlaceRows):
     # --- reads ----------------------------------------------------------------------------
 
     async def history_page(self, user: UserKey, page: int, per_page: int) -> HistoryPage:
-        """Page `page` (1 = newest) of the user's stored items, oldest first within it: the
-        kept count and a mark give the page's first id; the page is read from it by id."""
+        """Page `page` (1 = newest) of the user's stored history, `per_page` whole turns,
+        oldest first within it: the kept turn count and a mark give the page's first id; the
+        page is read from it by id."""
         user_key = str(user)
         if page < 1 or per_page < 1:
             raise ValueError("page and per_page start at 1")
         async with self._db.reading() as conn:
             kept = await positions.kept_count(conn, user_key)
             if kept.up_to_date:
-                return await history.read_page(conn, user_key, kept.items, page, per_page)
+                return await history.read_page(conn, user_key, kept, page, per_page)
         # Someone else (the SDK itself) added or removed rows since our last commit.
         async with self._db.writing(lock_user=user_key) as conn:
             await positions.reconcile(conn, user_key)
             kept = await positions.kept_count(conn, user_key)
-            return await history.read_page(conn, user_key, kept.items, page, per_page)
+            return await history.read_page(conn, user_key, kept, page, per_page)
 
     async def all_items(self, user: UserKey) -> list[TResponseInputItem]:
         """Every stored item of the user, oldest first, read in short pages by id so no read

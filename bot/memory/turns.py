@@ -100,9 +100,9 @@ class TurnWriter:
             stored = [redact(item, each) for item in stored]
         if stored:
             await self._insert_history(conn, user_key, stored)
-            kept = positions.kept_from(*state[2:5])
-            await positions.extend(conn, user_key, kept, len(stored), self._backend.run)
-            index = IndexState(*state[5:9])
+            kept = positions.kept_from(*state[2:6])
+            await positions.extend(conn, user_key, kept, stored, self._backend.run)
+            index = IndexState(*state[6:10])
             await self._search.index_turn(conn, user_key, index, stored, stamp, conn.dialect)
         return CommitResult(stored=True, changes=applied, items=stored, usage_today=today)
 

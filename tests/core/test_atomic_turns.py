@@ -2,56 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import random
-import sqlite3
 import sys
 import time
 from pathlib import Path
 
 from atomic_driver import run_turns
-
-from bot.core.domain import is_user_message
+from stored_turns import check_database, complete_turns
 
 KILLS = 50
-
-
-def complete_turns(items: list[dict]) -> bool:
-    """Every turn starts with the user's message, ends with a reply, and has every tool call
-    answered by its output."""
-    if not items:
-        return True
-    starts = [i for i, item in enumerate(items) if is_user_message(item)]
-    if not starts or starts[0] != 0:
-        return False
-    for begin, end in zip(starts, [*starts[1:], len(items)], strict=True):
-        turn = items[begin:end]
-        last = turn[-1]
-        if not (last.get("role") == "assistant" and last.get("type", "message") == "message"):
-            return False
-        calls = {i["call_id"] for i in turn if i.get("type") == "function_call"}
-        outputs = {i["call_id"] for i in turn if i.get("type") == "function_call_output"}
-        if calls != outputs:
-            return False
-    return True
-
-
-def check_database(db: Path) -> int:
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        sessions = [
-            row[0] for row in conn.execute("SELECT DISTINCT session_id FROM agent_messages")
-        ]
-        for session in sessions:
-            rows = conn.execute(
-                "SELECT message_data FROM agent_messages WHERE session_id = ? ORDER BY id",
-                (session,),
-            ).fetchall()
-            items = [json.loads(data) for (data,) in rows]
-            assert complete_turns(items), f"incomplete turn stored for {session}"
-        (count,) = conn.execute("SELECT COUNT(*) FROM agent_messages").fetchone()
-    return count
 
 
 def test_sigkill_at_random_moments_never_leaves_a_partial_turn(tmp_path: Path) -> None:

@@ -139,9 +139,10 @@ async def test_commands(service: ChatService) -> None:
     assert "Usage" in (await service.handle(U, "!history two")).text
     assert "Usage" in (await service.handle(U, "!history 0")).text
     assert "Unknown command" in (await service.handle(U, "!dance")).text
-    assert (
-        "no page 5" in (await service.handle(U, "!history 5")).text
-        or "empty" in (await service.handle(U, "!history 5")).text
+    assert (await service.handle(U, "!history 5")).text.endswith("Conversation history: empty.")
+    await service.handle(U, "My name is Ada")
+    assert (await service.handle(U, "!history 5")).text.endswith(
+        "There is no page 5: history has 1 page(s)."
     )
 
 

@@ -93,9 +93,8 @@ async def test_paused_memory_answers_but_stores_nothing(
     for line in ("I moved to Porto", "remember that I hate mornings", "What's my city?"):
         reply = await service.handle(ADA, line)
         assert reply.added == [] and reply.changes == []
-        assert reply.text.endswith(
-            "(Memory is paused: nothing from this conversation is stored. !memory on resumes.)"
-        )
+        assert "\n(Memory is paused: nothing from this conversation is stored." in reply.text
+        assert reply.text.count("!memory on") == 1  # how to resume is said once
     # Stored memory is still readable while paused.
     assert (await service.handle(ADA, "What's my city?")).text.startswith("Your city is Lisbon.")
     assert "Memory is paused" in (await service.handle(ADA, "!memory")).text
@@ -127,7 +126,17 @@ async def test_history_shows_items_above_the_conversation(service: ChatService) 
         "  #3 note: I'm vegetarian",
         "  #4 note: my dog is called Rex",
     ]
-    assert lines[5].startswith("Conversation history, page 1 of 2")
+    assert lines[5] == ("Conversation history, page 1 of 1 (page 1 is the newest): turns 1–3 of 3:")
+    # Another turn makes a second page; the list of items is shown on page 1 only.
+    await service.handle(ADA, "What do you know about me?")
+    newest = (await service.handle(ADA, "!history")).text.splitlines()
+    assert newest[:2] == ["What I remember about you:", "  #1 name: Ada"]
+    assert "turns 2–4 of 4:" in newest[5] and newest[-1] == "Older: !history 2"
+    older = (await service.handle(ADA, "!history 2")).text.splitlines()
+    assert older[0] == "What I remember about you: 4 items (!memory lists them)."
+    assert older[1].endswith("page 2 of 2 (page 1 is the newest): turn 1 of 4:")
+    assert "#1 name: Ada" not in "\n".join(older)
+    assert older[2] == "  [you] My name is Ada and I live in Lisbon"
 
 
 async def test_help_lists_every_command(service: ChatService) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from chat_support import set_facts
 from openai import AsyncOpenAI
-from openai_server import FakeOpenAIServer, Hang, Reply, Status, ToolCall, tool_outputs
+from openai_server import FakeOpenAIServer, Hang, Raw, Reply, Status, ToolCall, tool_outputs
 from processes import bot_env, console
 
 from bot.core.chat import ChatService
@@ -154,6 +154,38 @@ async def test_streamed_history_equals_non_streamed(
     plain_items = without_ids(await store.all_items(A))
     streamed_items = without_ids(await store.all_items(B))
     assert plain_items == streamed_items
+
+
+GARBAGE = "<html><body><h1>It works!</h1><p>This is a web server.</p></body></html>"
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_a_garbage_answer_is_refused_alike_streamed_or_not(
+    store: MemoryStore, server: FakeOpenAIServer, api: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    shown: list[str] = []
+
+    async def sink(text: str) -> None:
+        shown.append(text)
+
+    replies = {}
+    for user, stream in ((A, False), (B, True)):
+        server.enqueue(Raw(200, "text/html; charset=utf-8", GARBAGE))
+        service = service_for(store, server, api, stream_replies=stream, model_max_retries=0)
+        result = await service.turn(user, "hello", sink if stream else None)
+        assert (result.ok, result.failure) == (False, "bad_response"), result.reply
+        assert result.added == []
+        assert await store.all_items(user) == []  # nothing stored, streamed or not
+        replies[stream] = result.reply
+    assert server.requests[-1].body["stream"] is True  # the streamed path was taken
+    assert replies[False] == replies[True]
+    assert (
+        "couldn't read" in replies[True]
+        and "Nothing from this message was stored" in (replies[True])
+    )
+    assert shown == []
+    assert "not the OpenAI API" in caplog.text and "OPENAI_BASE_URL" in caplog.text
+    assert "Traceback" not in caplog.text
 
 
 @pytest.mark.parametrize("api", APIS)

@@ -117,7 +117,7 @@ def test_a_piped_file_is_not_rate_limited_but_long_lines_are_refused(tmp_path: P
     out = chat(tmp_path / "m.db", "ada", *lines, "x" * 5000, "where do I live?")
     assert "slow down" not in out
     assert out.count("bot> Got it, I'll remember that you live in") == 30
-    assert "That message is too long (5,000 characters; the limit is 4,000)" in out
+    assert "That message is too long (5,000 characters; the limit is 4,000 characters)" in out
     assert f"bot> Your city is {lines[-1].removeprefix('I live in ')}." in out
 
 

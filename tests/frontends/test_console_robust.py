@@ -7,6 +7,7 @@ hundreds of megabytes is refused without being held in memory; an empty answer s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pty
 import select
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 from openai_server import FakeOpenAIServer, Reply
 from processes import ROOT, bot_env
+from stored_turns import check_database
 
 from bot.core.domain import UserKey, message_text
 from bot.core.text import EMPTY_ANSWER
@@ -196,7 +198,7 @@ def test_a_300_mb_line_is_refused_without_holding_it(tmp_path: Path) -> None:
     small_rss, _ = peak_rss_of_console_fed(tmp_path / "a.db", 1 << 20)
     huge_rss, out = peak_rss_of_console_fed(tmp_path / "b.db", 300 << 20)
     text = out.decode()
-    assert "bot> That message is too long (over 4,000 characters" in text
+    assert "bot> That message is too long (the limit is 4,000 characters)" in text
     assert "bot> Got it, I'll remember that you live in Paris." in text
     # Reading 300 MB costs no more than reading 1 MB, give or take a few buffers.
     assert huge_rss - small_rss < 64 * 1024, (small_rss, huge_rss)
@@ -219,3 +221,54 @@ def test_an_empty_model_answer_is_shown_once(tmp_path: Path) -> None:
         )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.decode() == f"bot> {EMPTY_ANSWER}\n"
+
+
+def stored_turns(db: Path) -> int:
+    check_database(db)  # every stored turn is whole
+    return len(asyncio.run(stored_user_lines(db)))
+
+
+def test_a_reader_that_closes_early_ends_the_console_quietly(tmp_path: Path) -> None:
+    # As in the issue: `yes … | head -200 | python -m bot console | head -c 10`.
+    db = tmp_path / "p.db"
+    script = (
+        f"yes 'My name is Ada' | head -200 | {sys.executable} -m bot console --user ada --db {db} "
+        '| head -c 10; code=${PIPESTATUS[2]}; echo; echo "status $code"'
+    )
+    proc = subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=EXIT_WAIT_S * 2,
+        cwd=ROOT,
+        env=bot_env(),
+    )
+    out, status = proc.stdout.rsplit("status ", 1)
+    assert out[:10] == "bot> Nice "
+    assert int(status) in (141, 0), proc.stderr
+    assert "Traceback" not in proc.stderr and "Error" not in proc.stderr, proc.stderr
+    assert 1 <= stored_turns(db) < 200  # it stopped reading
+
+
+def test_output_closed_mid_chat_stops_reading_and_keeps_the_turn_whole(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    proc = console(db, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        proc.stdin.write(b"My name is Ada\n")
+        proc.stdin.flush()
+        # The whole first answer, to its last line.
+        read_until(proc.stdout.fileno(), b"!forget name erases it\n")
+        proc.stdout.close()  # then the reader goes away
+        proc.stdin.write(b"I live in Porto\n")
+        proc.stdin.flush()
+        # Its input stays open: the console must notice on its own that nobody reads.
+        assert proc.wait(timeout=EXIT_WAIT_S) == 141
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.close()
+    assert b"Traceback" not in proc.stderr.read()
+    # The turn whose reply could not be shown was stored whole, before its reply; nothing
+    # after it was read.
+    assert stored_turns(db) == 2

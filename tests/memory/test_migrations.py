@@ -16,13 +16,14 @@ from chat_support import set_facts
 from processes import bot_env, migrate_at_once
 from sqlalchemy import insert as sql_insert
 from sqlalchemy import inspect, text
+from stored_turns import expected_page, split_turns
 from test_store import turn
 
 from bot.core.domain import UserKey
 from bot.core.store import StoreError
 from bot.core.usage import UsageCounts, UsageRecord
 from bot.memory import SqlMemoryStore, migrations
-from bot.memory.migrations import LATEST, STEPS, m006_community
+from bot.memory.migrations import LATEST, STEPS, m006_community, m007_turn_pages
 from bot.memory.schema import agent_messages, agent_sessions, memory_items, memory_settings
 
 ADA = UserKey.parse("console:ada")
@@ -72,14 +73,16 @@ async def test_a_file_of_the_first_release_opens_with_everything_intact(v01_copy
             ]
             assert all(i.updated_at.isoformat() == "2026-11-29T00:03:18+00:00" for i in items)
             assert await store.all_items(user) == before[name]
-            page = await store.history_page(user, 1, 10)
+            page = await store.history_page(user, 1, 2)
             assert page.total == count
-            assert page.items == before[name][-10:]
+            assert page.turns == len(split_turns(before[name])) >= 1
+            assert page.items == expected_page(before[name], 1, 2)
         # Still writable, and the old history is read with the new.
         await store.commit_turn(ADA, turn(1), set_facts(city="Porto"))
         assert (await store.memory(ADA)).next_number == 3
         assert await store.all_items(ADA) == before["console:ada"] + turn(1)
-        assert (await store.history_page(ADA, 2, 10)).items == before["console:ada"][:2]
+        after = before["console:ada"] + turn(1)
+        assert (await store.history_page(ADA, 2, 2)).items == expected_page(after, 2, 2)
     with sqlite3.connect(v01_copy) as conn:
         versions = conn.execute("SELECT version FROM memory_schema_versions ORDER BY 1").fetchall()
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
@@ -192,6 +195,50 @@ def test_several_processes_migrating_one_new_file_at_once(tmp_path: Path) -> Non
     with sqlite3.connect(db) as conn:
         versions = conn.execute("SELECT version FROM memory_schema_versions ORDER BY 1").fetchall()
     assert [v for (v,) in versions] == list(range(1, LATEST + 1))
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        ("DROP TABLE memory_items", "is missing the table memory_items"),
+        ("DROP TABLE history_marks", "is missing the table history_marks"),
+        ("ALTER TABLE memory_items DROP COLUMN source_ref", "made by other software"),
+        (
+            "ALTER TABLE history_counts DROP COLUMN turn_count",
+            "is missing the column turn_count of table history_counts",
+        ),
+    ],
+)
+async def test_a_table_or_column_dropped_outside_the_bot_is_refused(
+    db_path: Path, damage: str, expected: str
+) -> None:
+    async with SqlMemoryStore(db_path) as store:
+        await store.commit_turn(U, turn(1), set_facts(name="Ada"))
+    with sqlite3.connect(db_path) as conn:
+        conn.execute(damage)
+    with pytest.raises(StoreError) as raised:
+        await SqlMemoryStore(db_path).open()
+    message = str(raised.value)
+    assert expected in message and str(db_path) in message
+    assert "\n" not in message
+
+
+async def test_a_file_from_before_whole_turn_pages_is_upgraded(db_path: Path) -> None:
+    # A file from before the step: item positions, no turn count.
+    step = STEPS.index(m007_turn_pages) + 1
+    async with SqlMemoryStore(db_path) as store:
+        for n in range(5):
+            await store.commit_turn(U, turn(n, with_call=n % 2 == 0))
+        stored = await store.all_items(U)
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("ALTER TABLE history_counts DROP COLUMN turn_count")
+        conn.execute("DELETE FROM memory_schema_versions WHERE version = ?", (step,))
+    async with SqlMemoryStore(db_path) as store:
+        page = await store.history_page(U, 1, 2)
+        assert (page.turns, page.pages, page.items) == (5, 3, expected_page(stored, 1, 2))
+        await store.commit_turn(U, turn(5))
+        page = await store.history_page(U, 3, 2)
+        assert (page.turns, page.items) == (6, expected_page(stored + turn(5), 3, 2))
 
 
 async def test_a_newer_schema_is_refused(db_path: Path) -> None:

@@ -61,15 +61,16 @@ async def test_the_bot_reads_what_the_sdk_wrote(
             await sdk.add_items(turn(2))
     assert await store.all_items(ADA) == turn(1, with_call=True) + turn(2)
     assert (await store.recent_items(ADA, 1)).items == turn(2)
-    page = await store.history_page(BOB, 1, 3)
-    assert (page.total, page.pages) == (8, 3)
-    assert page.items == turn(1, with_call=True)[-1:] + turn(2)
-    assert (await store.history_page(BOB, 3, 3)).items == turn(0)
+    page = await store.history_page(BOB, 1, 1)  # one whole turn a page
+    assert (page.total, page.turns, page.pages) == (8, 3, 3)
+    assert page.items == turn(2)
+    assert (await store.history_page(BOB, 2, 1)).items == turn(1, with_call=True)
+    assert (await store.history_page(BOB, 3, 1)).items == turn(0)
     assert (await store.export(ADA))["history"] == turn(1, with_call=True) + turn(2)
     # The bot's next turn follows the SDK's rows, and positions stay right.
     await store.commit_turn(BOB, turn(3))
-    page = await store.history_page(BOB, 1, 3)
-    assert (page.total, page.items) == (10, turn(2)[-1:] + turn(3))
+    page = await store.history_page(BOB, 1, 2)
+    assert (page.total, page.turns, page.items) == (10, 4, turn(2) + turn(3))
 
 
 async def test_pages_follow_the_sdk_taking_items_back(
@@ -80,10 +81,11 @@ async def test_pages_follow_the_sdk_taking_items_back(
     async with sdk_session(store, memory_target, "u") as sdk:
         assert await sdk.pop_item() == turn(2)[-1]
         assert await sdk.pop_item() == turn(2)[0]
-    page = await store.history_page(U, 1, 2)
-    assert (page.total, page.items) == (4, turn(1))
+    page = await store.history_page(U, 1, 1)
+    assert (page.total, page.turns, page.items) == (4, 2, turn(1))
     await store.commit_turn(U, turn(5))
-    assert (await store.history_page(U, 1, 2)).items == turn(5)
+    assert (await store.history_page(U, 1, 1)).items == turn(5)
+    assert (await store.history_page(U, 2, 2)).items == turn(0)
     assert await store.all_items(U) == turn(0) + turn(1) + turn(5)
 
 

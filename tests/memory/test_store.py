@@ -79,11 +79,12 @@ async def test_export_holds_facts_and_history_as_json(store: MemoryStore) -> Non
 async def test_history_pages_newest_first(store: MemoryStore) -> None:
     for n in range(5):
         await store.commit_turn(U, turn(n))
-    first = await store.history_page(U, 1, 4)
-    assert (first.page, first.pages, first.total) == (1, 3, 10)
-    assert [i["content"] for i in first.items if i["role"] == "user"] == ["user 3 ✓", "user 4 ✓"]
-    last = await store.history_page(U, 3, 4)
-    assert last.items == turn(0)
+    first = await store.history_page(U, 1, 2)  # two whole turns a page
+    assert (first.page, first.pages, first.total, first.turns) == (1, 3, 10, 5)
+    assert (first.first_turn, first.last_turn) == (4, 5)
+    assert first.items == turn(3) + turn(4)
+    last = await store.history_page(U, 3, 2)
+    assert (last.items, last.first_turn, last.last_turn) == (turn(0), 1, 1)
 
 
 async def test_recent_items_keeps_whole_turns(store: MemoryStore) -> None:

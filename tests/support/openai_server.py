@@ -40,6 +40,7 @@ from typing import Any, TypeAlias
 __all__ = [
     "FakeOpenAIServer",
     "Hang",
+    "Raw",
     "RecordedRequest",
     "Reply",
     "Status",
@@ -84,6 +85,16 @@ class Status:
 
 
 @dataclass
+class Raw:
+    """Any HTTP answer at all, e.g. ``Raw(200, "text/html", "<html>…")``: a URL that is not
+    an OpenAI-compatible server (a web page, a proxy's login form)."""
+
+    code: int
+    content_type: str
+    body: str
+
+
+@dataclass
 class Hang:
     """Accept the request and send nothing for ``seconds``, then drop the connection.
 
@@ -93,7 +104,7 @@ class Hang:
     seconds: float = 30.0
 
 
-Step: TypeAlias = "Reply | ToolCall | list[ToolCall] | Status | Hang | Callable[[dict], Step]"
+Step: TypeAlias = "Reply | ToolCall | list[ToolCall] | Status | Raw | Hang | Callable[[dict], Step]"
 """A scripted model turn; a callable gets the parsed request body and returns a step."""
 
 
@@ -367,17 +378,27 @@ class FakeOpenAIServer:
                 error_body(resolved.code, resolved.message),
                 resolved.headers,
             )
+        elif isinstance(resolved, Raw):
+            data = resolved.body.encode()
+            handler.send_response(resolved.code)
+            handler.send_header("Content-Type", resolved.content_type)
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data)
+            handler.wfile.flush()
         elif isinstance(resolved, Hang):
             self._hang(handler, resolved.seconds)
         else:
             self._answer(handler, path, body, resolved)
 
-    def _resolve(self, step: Step, body: dict[str, Any]) -> Reply | list[ToolCall] | Status | Hang:
+    def _resolve(
+        self, step: Step, body: dict[str, Any]
+    ) -> Reply | list[ToolCall] | Status | Raw | Hang:
         """Call callables (up to a sane depth) and normalise tool calls to a list."""
         for _ in range(10):
             if isinstance(step, ToolCall):
                 return [step]
-            if isinstance(step, Reply | Status | Hang):
+            if isinstance(step, Reply | Status | Raw | Hang):
                 return step
             if isinstance(step, list) and all(isinstance(s, ToolCall) for s in step) and step:
                 return list(step)

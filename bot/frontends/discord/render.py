@@ -14,7 +14,14 @@ import discord
 
 from ...core.commands import HistoryView, SearchView
 from ...core.domain import AppliedChange, UserMemory
-from ...core.render import describe_change, describe_items, render_items, search_lines
+from ...core.render import (
+    describe_change,
+    describe_items,
+    memory_summary,
+    page_turns,
+    render_items,
+    search_lines,
+)
 from ...core.splitting import split_text
 from ...core.syntax import CommandSyntax
 
@@ -148,15 +155,16 @@ def turn_embed(
 ) -> discord.Embed:
     """The embed after a reply: what this turn added to the user's history, and what it
     changed in their memory (with how to undo it)."""
-    count = len(items)
+    listed = describe_items(items)
+    count = len(listed)  # what is listed: a tool call and its output are one
     embed = discord.Embed(
-        title=f"Added to memory: {count} item{'s' if count != 1 else ''}",
+        title=f"Added to memory: {count} entr{'ies' if count != 1 else 'y'}",
         colour=EMBED_COLOUR,
     )
     if changes:
         lines = [describe_change(change, syntax) for change in changes]
         embed.description = "**Memory changed**\n" + "\n".join(lines)
-    for who, text in describe_items(items):
+    for who, text in listed:
         embed.add_field(name=who, value=text, inline=False)
     return fit_embed(embed)
 
@@ -188,8 +196,11 @@ def history_embed(view: HistoryView, *, syntax: CommandSyntax) -> discord.Embed:
     newest)."""
     page = view.page
     embed = discord.Embed(title="What I remember about you", colour=EMBED_COLOUR)
-    embed.description = "**Memory**\n" + "\n".join(render_items(view.memory))
-    if page.total == 0:
+    if page.page == 1:
+        embed.description = "**Memory**\n" + "\n".join(render_items(view.memory))
+    else:
+        embed.description = memory_summary(view.memory, syntax)
+    if page.turns == 0:
         embed.add_field(name="History", value="Empty: we haven't talked yet.", inline=False)
     elif page.page > page.pages:
         embed.add_field(
@@ -201,8 +212,10 @@ def history_embed(view: HistoryView, *, syntax: CommandSyntax) -> discord.Embed:
     else:
         for who, text in describe_items(page.items):
             embed.add_field(name=who, value=text, inline=False)
-    where = f"Page {page.page} of {page.pages}" if page.page <= page.pages else "No such page"
-    footer = f"{where} · page 1 is the newest · {page.total} items stored"
+    if page.page <= page.pages and page.turns:
+        footer = f"Page {page.page} of {page.pages} · page 1 is the newest · {page_turns(page)}"
+    else:
+        footer = "No such page" if page.turns else "Nothing stored yet"
     if page.page < page.pages:
         footer += f" · older: {syntax('history', str(page.page + 1))}"
     embed.set_footer(text=footer)

@@ -20,6 +20,7 @@ from aiohttp import web
 from slack_bolt import BoltResponse
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -60,33 +61,37 @@ def web_client(
     )
 
 
-class RedeliveryFilter:
+class RedeliveryFilter(AsyncMiddleware):
     """Global middleware: an event runs once however often Slack delivers it.
 
     Slack redelivers an event (with X-Slack-Retry-Num) when it thinks the first delivery
     failed; answering each copy would run the same turn twice. Events are keyed by `event_id`.
+    A middleware class, not a function: Bolt calls it as it is, without building the keyword
+    arguments a function middleware is given on every request.
     """
 
     def __init__(self, size: int = SEEN_EVENTS) -> None:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._size = size
 
-    async def __call__(
+    async def async_process(
         self,
-        body: dict[str, Any],
-        request: AsyncBoltRequest,
-        next_: Callable[[], Awaitable[BoltResponse | None]],
+        *,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],  # Bolt passes it by this name
     ) -> BoltResponse | None:
+        body = req.body
         event_id = body.get("event_id") if isinstance(body, dict) else None
         if isinstance(event_id, str):
             if event_id in self._seen:
-                retry = request.headers.get("x-slack-retry-num", ["?"])[0]
+                retry = req.headers.get("x-slack-retry-num", ["?"])[0]
                 log.info("Slack redelivered event %s (retry %s): already handled", event_id, retry)
                 return BoltResponse(status=200, body="")
             self._seen[event_id] = None
             while len(self._seen) > self._size:
                 self._seen.popitem(last=False)
-        return await next_()
+        return await next()
 
 
 def create_app(settings: Settings, chat: ChatService, *, client: AsyncWebClient) -> AsyncApp:
@@ -101,6 +106,10 @@ def create_app(settings: Settings, chat: ChatService, *, client: AsyncWebClient)
         ),
         # Acknowledge at once and answer after: a turn can take longer than Slack's 3 s.
         process_before_response=False,
+        # Assistant threads and workflow functions are not used: their middleware would run
+        # on every request for nothing.
+        attaching_conversation_kwargs_enabled=False,
+        attaching_function_token_enabled=False,
     )
     app.use(RedeliveryFilter())
     register_listeners(app, SlackChat(settings, chat))

@@ -96,6 +96,9 @@ class Progress:
         self._last_update = last_update
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
+        # Until `interval` has passed there is only a timer: most answers are done by then,
+        # and cancelling a timer costs far less than starting and cancelling a task.
+        self._timer: asyncio.TimerHandle | None = None
         self._stopping = False
         self._busy = False  # a Web API call is in flight
 
@@ -104,21 +107,28 @@ class Progress:
         self._changed.set()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._show())
+        self._timer = asyncio.get_running_loop().call_later(self._interval, self._begin)
+
+    def _begin(self) -> None:
+        self._timer = None
+        if not self._stopping:
+            self._task = asyncio.create_task(self._show())
 
     async def stop(self) -> None:
         """Stop showing progress. A Web API call in flight is let finish, so the final answer
         never races an older preview and a posted placeholder is always known (`ts`)."""
+        self._stopping = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._task is None:
             return
-        self._stopping = True
         if not self._busy:
             self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
 
     async def _show(self) -> None:
-        await asyncio.sleep(self._interval)
         while not self._stopping:
             wait = self._last_update.get(self.where.channel, 0.0) + self._interval
             if (delay := wait - time.monotonic()) > 0:

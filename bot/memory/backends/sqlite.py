@@ -252,6 +252,13 @@ class SqliteBackend:
                 "or choose another file with --db or MEMORY_DB_PATH"
             )
         if "readonly" in message or "read-only" in message:
+            if path.parent.is_dir() and not os.access(path.parent, os.W_OK | os.X_OK):
+                # The file may be writable: SQLite also writes its journal files beside it.
+                return StoreError(
+                    f"the folder {path.parent} of the memory file is not writable (SQLite "
+                    f"keeps its journal files beside {path.name}); make it writable, or "
+                    "choose another place with --db or MEMORY_DB_PATH"
+                )
             return StoreError(f"the memory file {path} is read-only; make it writable")
         if "unable to open database" in message or "disk i/o error" in message:
             return StoreError(

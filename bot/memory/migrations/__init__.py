@@ -22,7 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from types import ModuleType
 
-from sqlalchemy import Connection, func, inspect, select
+from sqlalchemy import Connection, Table, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...core.domain import utc_now
@@ -35,6 +35,7 @@ from . import (
     m004_complete_forgetting,
     m005_search_index,
     m006_community,
+    m007_turn_pages,
 )
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,34 @@ STEPS: tuple[ModuleType, ...] = (
     m004_complete_forgetting,
     m005_search_index,
     m006_community,
+    m007_turn_pages,
 )
 LATEST = len(STEPS)
+
+# The step that created each table, the step that dropped it, and the columns a later step
+# added: a database at version N has exactly the tables and columns these say it has.
+CREATED_IN = {
+    "agent_sessions": 1,
+    "agent_messages": 1,
+    "user_facts": 1,
+    "history_counts": 2,
+    "history_marks": 2,
+    "memory_items": 3,
+    "memory_settings": 3,
+    "memory_item_forms": 4,
+    "memory_erase_jobs": 4,
+    "search_users": 5,
+    "search_docs": 5,
+    "place_settings": 6,
+    "usage_days": 6,
+    "memory_schema_versions": 1,
+}
+DROPPED_IN = {"user_facts": 3}
+COLUMNS_ADDED_IN = {
+    ("memory_settings", "erase_generation"): 4,
+    ("memory_settings", "hidden_through"): 4,
+    ("history_counts", "turn_count"): 7,
+}
 
 
 def applied_version(conn: Connection) -> int:
@@ -88,24 +115,46 @@ async def migrate(
 
 
 def check_layout(conn: Connection, where: str) -> int:
-    """Raise StoreError if a table we use exists with other columns (made by other software);
-    return the schema version. Columns a pending step adds may be missing."""
+    """Raise StoreError if a table we use exists with other columns (made by other
+    software), or if a table or column the database's schema version has is missing
+    (dropped by hand, or by other software); return the schema version."""
+    # The version first: a migration commits its tables with its version row, so tables read
+    # after a version are never older than it (another process may be migrating right now).
     version = applied_version(conn)
-    pending: dict[str, set[str]] = {}
-    for step in STEPS[version:]:
-        for table, columns in getattr(step, "ADDS_COLUMNS", {}).items():
-            pending.setdefault(table, set()).update(columns)
     inspector = inspect(conn)
     existing = set(inspector.get_table_names())
     for table in metadata.sorted_tables:
-        if table.name not in existing:
+        name = table.name
+        if name not in existing:
+            required = CREATED_IN[name] <= version < DROPPED_IN.get(name, LATEST + 1)
+            if required and name != schema_versions.name:
+                raise StoreError(
+                    f"{where} is missing the table {name} (the file is at schema version "
+                    f"{version}, which has it; it was dropped outside the bot); restore the "
+                    "file from a backup, or point the bot at another database"
+                )
             continue
-        have = {column["name"] for column in inspector.get_columns(table.name)}
-        allowed = pending.get(table.name, set())
-        missing = [c.name for c in table.columns if c.name not in have and c.name not in allowed]
-        if missing:
+        have = {column["name"] for column in inspector.get_columns(name)}
+        missing = [
+            column.name
+            for column in table.columns
+            if column.name not in have and COLUMNS_ADDED_IN.get((name, column.name), 0) <= version
+        ]
+        if not missing:
+            continue
+        if version >= CREATED_IN[name] and have >= _original_columns(table):
             raise StoreError(
-                f"{where} has a table {table.name} made by other software (no column "
-                f"{', '.join(missing)}); point the bot at another database"
+                f"{where} is missing the column {', '.join(missing)} of table {name} (the "
+                f"file is at schema version {version}, which has it); restore the file from "
+                "a backup, or point the bot at another database"
             )
+        raise StoreError(
+            f"{where} has a table {name} made by other software (no column "
+            f"{', '.join(missing)}); point the bot at another database"
+        )
     return version
+
+
+def _original_columns(table: Table) -> set[str]:
+    """The columns `table` had when its step created it."""
+    return {c.name for c in table.columns if (table.name, c.name) not in COLUMNS_ADDED_IN}

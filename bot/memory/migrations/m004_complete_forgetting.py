@@ -19,10 +19,6 @@ from ...core.domain import same_note
 from ..schema import agent_messages, erase_jobs, memory_item_forms, memory_items, memory_settings
 
 NAME = "complete forgetting"
-# Columns this step adds to a table an earlier step made (the layout check allows them to be
-# missing until it runs).
-ADDS_COLUMNS = {memory_settings.name: {"erase_generation", "hidden_through"}}
-
 _TOOLS = ("save_facts", "remember")
 
 

@@ -65,7 +65,8 @@ async def test_seed_flow_across_two_bots_on_one_memory_file(
     [answer] = drain()
     assert answer.content == "Your city is Lisbon."
     embed = answer.embeds[0]
-    assert embed.title == "Added to memory: 4 items"
+    # A tool call and its output are one entry: what is counted is what is listed.
+    assert embed.title == "Added to memory: 3 entries"
     lines = field_texts(answer)
     tool_lines = [line for line in lines if line.startswith("tool: read_facts(")]
     assert len(tool_lines) == 1, lines

@@ -84,22 +84,22 @@ async def test_history_pages_newest_first_with_page_n_of_m(make_bot: BotFactory)
     await make_bot()
     ada = member_named("Ada")
     for city in ("Paris", "Rome", "Oslo", "Lima", "Kyiv", "Quito"):
-        await tell(f"I live in {city}", ada)  # 4 items each: 24 items, 3 pages of 10
+        await tell(f"I live in {city}", ada)  # 6 turns: 2 pages of 3 whole turns
 
     def page_text(message: discord.Message) -> str:
         return "\n".join(f.value for f in message.embeds[0].fields)
 
     [newest] = await tell("!history", ada)
-    [middle] = await tell("!history 2", ada)
-    [oldest] = await tell("!history 3", ada)
-    assert newest.embeds[0].footer.text.startswith("Page 1 of 3")
-    assert middle.embeds[0].footer.text.startswith("Page 2 of 3")
-    assert oldest.embeds[0].footer.text.startswith("Page 3 of 3")
-    assert "Quito" in page_text(newest) and "Paris" not in page_text(newest)
-    assert "Paris" in page_text(oldest) and "Quito" not in page_text(oldest)
+    [oldest] = await tell("!history 2", ada)
+    assert newest.embeds[0].footer.text.startswith("Page 1 of 2 · page 1 is the newest · turns 4–6")
+    assert oldest.embeds[0].footer.text.startswith("Page 2 of 2 · page 1 is the newest · turns 1–3")
+    assert all(c in page_text(newest) for c in ("Lima", "Kyiv", "Quito"))
+    assert all(c in page_text(oldest) for c in ("Paris", "Rome", "Oslo"))
+    assert "Quito" not in page_text(oldest) and "Paris" not in page_text(newest)
     assert "older: !history 2" in newest.embeds[0].footer.text
-    # Facts are on every page: the latest city.
-    assert all("city: Quito" in m.embeds[0].description for m in (newest, middle, oldest))
+    # The memory items are listed on page 1 (the latest city), counted on the others.
+    assert "city: Quito" in newest.embeds[0].description
+    assert oldest.embeds[0].description.startswith("What I remember about you: 1 item")
 
     [beyond] = await tell("!history 9", ada)
     assert "There is no page 9" in beyond.embeds[0].fields[0].value
@@ -225,14 +225,13 @@ async def test_oversized_history_items_stay_within_embed_limits(
     assert SHORTENED_NOTE in embed.footer.text
     assert any(f.value.endswith(TRUNCATED) for f in embed.fields)
 
-    # 42 stored items: user, 20 calls, 20 outputs, answer. The 30,000-character arguments
-    # were stored as a short note (issue 10), so every page fits without cuts.
-    pages = []
-    for page in (1, 2, 3, 4, 5):
-        [shown] = await tell(f"!history {page}", ada)
-        pages.append(shown.embeds[0])
-    assert all(within_limits(e) for e in pages)
-    assert pages[0].footer.text.startswith("Page 1 of 5")
+    # 42 stored items in one turn: user, 20 calls, 20 outputs, answer, on one page (a page
+    # holds whole turns). The 30,000-character arguments were stored as a short note (issue
+    # 10); the 22 lines still fit one embed's fields.
+    [shown] = await tell("!history", ada)
+    assert within_limits(shown.embeds[0])
+    assert shown.embeds[0].footer.text.startswith("Page 1 of 1 · page 1 is the newest · turn 1")
+    assert len(shown.embeds[0].fields) == 22
     stored = await bot.chat.store.all_items(UserKey.parse(f"discord:{ada.id}"))
     calls_stored = [i for i in stored if i.get("type") == "function_call"]
     assert len(calls_stored) == 20

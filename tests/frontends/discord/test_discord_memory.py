@@ -78,7 +78,9 @@ async def test_memory_off_pauses_and_slash_memory_answers_privately(
     key = UserKey("discord", str(ada.id))
     before = await bot.chat.store.all_items(key)
     [reply] = await tell("remember that I'm vegetarian", ada)
-    assert reply.content.endswith("!memory on resumes.)")
+    # The answer says how to resume, so the paused note does not say it again.
+    assert reply.content.endswith("\n(Memory is paused: nothing from this conversation is stored.)")
+    assert reply.content.count("!memory on") == 1
     assert reply.embeds == []  # nothing was stored, so nothing is listed
     assert await bot.chat.store.all_items(key) == before
     assert (await bot.chat.store.memory(key)).notes() == []

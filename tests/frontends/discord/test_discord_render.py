@@ -173,7 +173,8 @@ def test_turn_embed_lists_each_item_with_tool_calls_and_outputs() -> None:
         {"role": "assistant", "content": [{"type": "output_text", "text": "Your city is Lisbon."}]},
     ]
     embed = turn_embed(items, syntax=CommandSyntax())
-    assert embed.title == "Added to memory: 4 items"
+    # A tool call and its output are one entry: what is counted is what is listed.
+    assert embed.title == "Added to memory: 3 entries"
     assert [(f.name, f.value) for f in embed.fields] == [
         ("you", "What's my city?"),
         ("tool", 'read_facts() -> {"city": "Lisbon"}'),
@@ -187,12 +188,17 @@ def test_history_embed_pages_and_empty_states() -> None:
     ada = UserMemory(
         [MemoryItem(1, "name", "Ada", stamp, stamp, MemorySource("discord"))], next_number=2
     )
-    page = HistoryPage(items=[item], page=2, pages=3, total=21)
+    page = HistoryPage(items=[item], page=2, pages=3, total=21, turns=7, first_turn=3, last_turn=4)
     embed = history_embed(HistoryView(ada, page), syntax=CommandSyntax("!"))
-    assert embed.description == "**Memory**\n#1 name: Ada"
+    # The items are listed on page 1 only; later pages count them.
+    assert embed.description == "What I remember about you: 1 item (!memory lists them)."
     assert embed.fields[0].name == "you" and embed.fields[0].value == "hello"
-    assert embed.footer.text.startswith("Page 2 of 3 · page 1 is the newest · 21 items")
+    assert embed.footer.text.startswith("Page 2 of 3 · page 1 is the newest · turns 3–4 of 7")
     assert "older: !history 3" in embed.footer.text
+    first = HistoryPage(items=[item], page=1, pages=3, total=21, turns=7, first_turn=5, last_turn=7)
+    assert history_embed(HistoryView(ada, first), syntax=CommandSyntax("!")).description == (
+        "**Memory**\n#1 name: Ada"
+    )
 
     nothing = UserMemory([])
     empty = history_embed(
@@ -203,7 +209,7 @@ def test_history_embed_pages_and_empty_states() -> None:
     assert empty.fields[0].value.startswith("Empty")
 
     beyond = history_embed(
-        HistoryView(nothing, HistoryPage(items=[], page=7, pages=2, total=15)),
+        HistoryView(nothing, HistoryPage(items=[], page=7, pages=2, total=15, turns=5)),
         syntax=CommandSyntax("?"),
     )
     assert (

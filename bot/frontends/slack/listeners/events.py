@@ -104,16 +104,7 @@ def register(app: AsyncApp, slack_chat: SlackChat) -> None:
                     ),
                 )
 
-    @app.event("app_mention")
-    async def on_mention(
-        event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
-    ) -> None:
-        """An @mention in a channel: answered in the message's thread."""
-        if not _from_a_person(event) or str(event["channel"]).startswith("D"):
-            return  # DMs arrive as message events too, and are answered there
-        where = Where(event["channel"], event.get("thread_ts") or event["ts"])
-        await respond_to(event, context, client, where, in_channel=True)
-
+    # Messages first: a DM, the most common event, then matches the first listener tried.
     @app.event("message")
     async def on_message(
         event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
@@ -136,3 +127,13 @@ def register(app: AsyncApp, slack_chat: SlackChat) -> None:
         if not thread_ts and await _answers(slack_chat, place_of(context.team_id, channel)):
             where = Where(channel, event.get("ts"))
             await respond_to(event, context, client, where, in_channel=True)
+
+    @app.event("app_mention")
+    async def on_mention(
+        event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        """An @mention in a channel: answered in the message's thread."""
+        if not _from_a_person(event) or str(event["channel"]).startswith("D"):
+            return  # DMs arrive as message events too, and are answered there
+        where = Where(event["channel"], event.get("thread_ts") or event["ts"])
+        await respond_to(event, context, client, where, in_channel=True)
