@@ -198,9 +198,14 @@ def _remembered(output: dict[str, Any], prefix: str) -> str:
 
 def _recalled(output: dict[str, Any], topic: str) -> str:
     """The answer from a search: the best match of what the person said, quoted with when
-    it was said (the question asks what they said, not what the bot did)."""
+    it was said (the question asks what they said, not what the bot did). An earlier question
+    of the same kind is no answer: "what did I say about X?" never quotes itself."""
     matches = [m for m in output.get("matches") or [] if isinstance(m, dict)]
-    theirs = [m for m in matches if m.get("who") == "user"]
+    theirs = [
+        m
+        for m in matches
+        if m.get("who") == "user" and parse_search_request(str(m.get("text", ""))) is None
+    ]
     if not theirs:
         return f"I can't find anything you said about {topic}."
     best = theirs[0]

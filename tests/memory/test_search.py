@@ -168,8 +168,13 @@ async def test_the_offline_model_recalls_what_was_said_thirty_turns_ago(
     assert result.reply == "On 14 March 2023 you said: “my sister's wedding is in Sintra in June”"
     [call] = [i for i in result.added if i.get("type") == "function_call"]
     assert call["name"] == "search_history"
+    # Asked again, the earlier question (now in the index too) is not the answer.
+    again = await service.turn(ADA, "what did I say about my sister's wedding?")
+    assert again.reply == result.reply
     nothing = await service.turn(ADA, "did I ever mention a trip to Nairobi?")
     assert nothing.reply == "I can't find anything you said about a trip to Nairobi."
+    asked = await service.turn(ADA, "did I ever mention a trip to Nairobi?")
+    assert asked.reply == nothing.reply  # not "you said: did I ever mention a trip…"
 
 
 async def test_a_model_calling_search_history_gets_dated_bounded_matches(
