@@ -73,8 +73,8 @@ class Metrics:
         self.failures = Counter(
             f"{PREFIX}_turn_failures",
             "Turns that failed and stored nothing, by kind (timeout, rate_limited, "
-            "authentication, server_error, connection, bad_request, storage_full, "
-            "storage_unavailable, model_behavior, internal)",
+            "authentication, server_error, connection, bad_request, bad_response, storage_full, "
+            "storage_unavailable, model_behavior, erased_meanwhile, internal)",
             ["kind"],
             registry=r,
         )
