@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..core.domain import HistoryPage, HistoryWindow, is_user_message
 from . import positions
 from .schema import agent_messages
-from .visible import generation, visible
+from .visible import generation, visible, visible_after
 
 # Items per read when a whole history is read (export): each page is its own short read.
 READ_PAGE = 500
@@ -94,8 +94,9 @@ async def read_page(
     mark_id, skip = positions.page_start(user_key, first)
     turn = first - skip - 1  # the turn before the marked one
     items: list[TResponseInputItem] = []
-    mine = visible(user_key)
-    statement = select(_messages.id, _messages.message_data).where(mine, _messages.id >= mark_id)
+    statement = select(_messages.id, _messages.message_data).where(
+        visible_after(user_key, mark_id - 1)
+    )
     at_mark = True
     while True:
         rows = (await conn.execute(statement.order_by(_messages.id).limit(PAGE_READ))).all()
@@ -113,13 +114,13 @@ async def read_page(
         if len(rows) < PAGE_READ:
             return HistoryPage(items, page, pages, kept.items, turns, first, last)
         statement = select(_messages.id, _messages.message_data).where(
-            mine, _messages.id > rows[-1][0]
+            visible_after(user_key, rows[-1][0])
         )
 
 
 _AFTER = (
     select(_messages.id, _messages.message_data)
-    .where(visible(bindparam("user")), _messages.id > bindparam("after"))
+    .where(visible_after(bindparam("user"), bindparam("after")))
     .order_by(_messages.id)
     .limit(bindparam("page"))
 )

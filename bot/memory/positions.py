@@ -22,7 +22,7 @@ from sqlalchemy.sql.expression import Executable
 
 from ..core.domain import is_user_message
 from .schema import MARK_STRIDE, agent_messages, history_counts, history_marks
-from .visible import visible
+from .visible import visible, visible_after
 
 _messages = agent_messages.c
 # `Backend.run`: one statement with its parameters (a mapping, or a list of them).
@@ -187,7 +187,7 @@ def page_start(user_key: str, turn: int) -> tuple[object, int]:
 async def _rows(conn: AsyncConnection, user_key: str, after: int = 0) -> list[tuple[int, Any]]:
     rows = await conn.execute(
         select(_messages.id, _messages.message_data)
-        .where(visible(user_key), _messages.id > after)
+        .where(visible_after(user_key, after))
         .order_by(_messages.id)
     )
     return [(row_id, _loaded(data)) for row_id, data in rows]

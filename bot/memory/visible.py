@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 
 from .schema import agent_messages, memory_settings
 
@@ -32,3 +32,12 @@ def generation(user: Any) -> Any:
 def visible(user: Any) -> Any:
     """The condition on `agent_messages` for the person's rows the bot may read."""
     return and_(_messages.session_id == user, _messages.id > hidden_through(user))
+
+
+def visible_after(user: Any, after: Any) -> Any:
+    """`visible(user)` for ids above `after` (a value or a scalar subquery), as one lower
+    bound: beside a second one (`id > hidden_through`), SQLite ranges its index scan on one
+    and filters by the other, which read every row of a long history from its first."""
+    hidden = hidden_through(user)
+    bound = case((hidden > after, hidden), else_=after)
+    return and_(_messages.session_id == user, _messages.id > bound)
