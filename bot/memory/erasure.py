@@ -38,8 +38,8 @@ ORDER = (PURGE, SEARCH_PURGE, MERGE, CHECKPOINT)
 _messages = agent_messages.c
 # Rows deleted per transaction, and the pause between transactions: each holds the writer
 # for a millisecond or two, and other people's turns take it in between (see `write`).
-PURGE_BATCH = 200
-PURGE_PAUSE_S = 0.001
+PURGE_BATCH = 100
+PURGE_PAUSE_S = 0.005
 RETRY_FIRST_S = 0.05
 RETRY_MAX_S = 2.0
 # Why the erased text is not yet out of the files, as the person is told.

@@ -317,3 +317,24 @@ async def test_forget_erases_past_days_usage_and_keeps_todays_for_the_limits(
     # Today's count still holds for the daily limits; nobody else's changes.
     assert (await store.usage_of(ADA, today, today)).turns == 1
     assert (await store.usage_of(BOB, past[0], past[0])).turns == 1
+
+
+async def test_erase_batches_skip_their_own_fsync_and_every_other_write_keeps_it(
+    tmp_path: Path,
+) -> None:
+    backend = SqliteBackend(tmp_path / "m.db", pool_size=1, max_overflow=0)
+    backend.prepare()
+    sync = "PRAGMA synchronous"
+    try:
+        for _ in range(2):  # one pooled connection: each write below reuses it
+            async with backend.write(background=True) as conn:
+                assert (await conn.exec_driver_sql(sync)).scalar() == 1  # NORMAL
+            async with backend.write() as conn:
+                assert (await conn.exec_driver_sql(sync)).scalar() == 2  # FULL, as the SDK's
+        with pytest.raises(RuntimeError):  # a batch that fails still restores it
+            async with backend.write(background=True):
+                raise RuntimeError
+        async with backend.write() as conn:
+            assert (await conn.exec_driver_sql(sync)).scalar() == 2
+    finally:
+        await backend.aclose()
