@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, case, delete, exists, select
 
 from ..core.domain import utc_now
+from ..core.store import StoreFull
 from . import fts_merge
+from .backends.sqlite import DISK_FULL, WRITE_FAILED
 from .schema import agent_messages, erase_jobs, history_counts, history_marks
 from .search_index import SearchIndex, fts_table, shard_of
 
@@ -123,9 +125,12 @@ class Eraser:
                     self._done.set()
                     return
                 reason = await self._run(*job)
+            except StoreFull:
+                reason = DISK_FULL
             except Exception as exc:
-                log.warning("erase work in %s failed; retrying", self._db.describe(), exc_info=exc)
-                reason = "writing to it failed; it is retried until that works"
+                if self.blocked != WRITE_FAILED:  # once an episode, not at every retry
+                    log.warning("erase work in %s failed", self._db.describe(), exc_info=exc)
+                reason = WRITE_FAILED
             if reason is None:
                 delay = RETRY_FIRST_S
                 await asyncio.sleep(PURGE_PAUSE_S)

@@ -338,3 +338,41 @@ async def test_erase_batches_skip_their_own_fsync_and_every_other_write_keeps_it
             assert (await conn.exec_driver_sql(sync)).scalar() == 2
     finally:
         await backend.aclose()
+
+
+async def test_a_commit_refused_by_a_full_disk_leaves_no_write_lock_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite keeps a transaction open when its COMMIT fails for want of space; the pooled
+    # connection must not keep the file's write lock (every later write would wait on it).
+    import aiosqlite
+
+    backend = SqliteBackend(tmp_path / "m.db", pool_size=1, max_overflow=0)
+    backend.prepare()
+    real_commit = aiosqlite.Connection.commit
+    refuse: dict[str, bool] = {}
+
+    async def commit(self: aiosqlite.Connection) -> None:
+        if refuse.pop("once", False):
+            raise sqlite3.OperationalError("database or disk is full")
+        await real_commit(self)
+
+    monkeypatch.setattr(aiosqlite.Connection, "commit", commit)
+    try:
+        async with backend.write() as conn:
+            await conn.exec_driver_sql("CREATE TABLE t (x)")
+        refuse["once"] = True
+        with pytest.raises(Exception, match="disk is full"):
+            async with backend.write() as conn:
+                await conn.exec_driver_sql("INSERT INTO t VALUES ('Quillfeather')")
+        other = sqlite3.connect(tmp_path / "m.db", timeout=0)  # another process's view
+        try:
+            other.execute("BEGIN IMMEDIATE")  # the write lock is free
+            assert other.execute("SELECT count(*) FROM t").fetchone() == (0,)
+            other.rollback()
+        finally:
+            other.close()
+        async with backend.write() as conn:  # and the pooled connection writes again
+            await conn.exec_driver_sql("INSERT INTO t VALUES ('ok')")
+    finally:
+        await backend.aclose()

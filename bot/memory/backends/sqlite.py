@@ -25,6 +25,24 @@ from .driver import driver_message
 log = logging.getLogger(__name__)
 
 
+# Why erased text is still in the file, as the person is told (the erase job retries).
+DISK_FULL = "the disk holding it is full; it is cleaned as soon as there is space again"
+WRITE_FAILED = "writing to it failed; it is retried until that works"
+
+
+async def _roll_back(conn: AsyncConnection) -> None:
+    """End a write that failed. A COMMIT refused by a full disk leaves SQLite's transaction
+    open, and neither SQLAlchemy (the transaction is over for it) nor the pool (no reset on
+    check-in) rolls it back: the pooled connection would keep the file's write lock, and
+    every later write, here or in another process, would wait for it."""
+    try:
+        driver = (await conn.get_raw_connection()).driver_connection
+        if driver.in_transaction:
+            await driver.rollback()
+    except Exception:
+        await conn.invalidate()  # not reusable: the pool drops it
+
+
 class SqliteBackend:
     """One SQLite file (WAL mode), created 0600 in a 0700 folder."""
 
@@ -176,20 +194,21 @@ class SqliteBackend:
         try:
             async with self.engine.connect() as conn:
                 await conn.execution_options(memory_begin="BEGIN IMMEDIATE")
-                if not background:
-                    async with conn.begin():
-                        yield conn
-                    return
                 # Erase work commits without its own fsync (the next turn's commit or the
                 # checkpoint syncs it; lost to a power cut, a batch is redone from its job):
                 # a turn waiting behind it waits for the batch, not for a disk flush too.
-                driver = (await conn.get_raw_connection()).driver_connection
-                await driver.execute("PRAGMA synchronous = NORMAL")
+                driver = (await conn.get_raw_connection()).driver_connection if background else None
+                if driver is not None:
+                    await driver.execute("PRAGMA synchronous = NORMAL")
                 try:
                     async with conn.begin():
                         yield conn
+                except BaseException:
+                    await _roll_back(conn)
+                    raise
                 finally:
-                    await driver.execute("PRAGMA synchronous = FULL")
+                    if driver is not None:
+                        await driver.execute("PRAGMA synchronous = FULL")
         finally:
             self._writer.release()
 
@@ -215,9 +234,9 @@ class SqliteBackend:
         except Exception as exc:
             # The driver's own connection raises the driver's error, not SQLAlchemy's.
             if "disk is full" in (driver_message(exc) or str(exc)).lower():
-                return "the disk holding it is full; it is cleaned as soon as there is space again"
+                return DISK_FULL
             log.warning("checkpoint of %s failed", self.path, exc_info=True)
-            return "writing to it failed; it is retried until that works"
+            return WRITE_FAILED
         if busy or wal_frames != copied:
             return "another program is reading it; it is cleaned as soon as that program stops"
         return None
