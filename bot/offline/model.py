@@ -9,6 +9,7 @@ what the offline model can do. It never states a fact a tool did not return.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -204,7 +205,9 @@ def _recalled(output: dict[str, Any], topic: str) -> str:
     theirs = [
         m
         for m in matches
-        if m.get("who") == "user" and parse_search_request(str(m.get("text", ""))) is None
+        if m.get("who") == "user"
+        and parse_search_request(str(m.get("text", ""))) is None
+        and _mentions(str(m.get("text", "")), topic)
     ]
     if not theirs:
         return f"I can't find anything you said about {topic}."
@@ -214,6 +217,28 @@ def _recalled(output: dict[str, Any], topic: str) -> str:
     except ValueError:
         when = "an earlier day"
     return f"On {when} you said: \u201c{best.get('text', '')}\u201d"
+
+
+# Words too common to show that a message is about the topic asked of.
+_COMMON = frozenset(
+    "a an and any about did do ever for i in is it me mine my of on our that the this to "
+    "was were what when with you your".split()
+)
+
+
+def _words(text: str) -> set[str]:
+    found = re.findall(r"[^\W\d_]+", text.casefold())  # letters: "sister's" is "sister", "s"
+    return {word for word in found if len(word) > 1} - _COMMON
+
+
+def _mentions(text: str, topic: str) -> bool:
+    """Whether the message names a word of the topic (or one of its forms, "wedding" and
+    "weddings"): a match ranked only for being next to one is not quoted as the answer."""
+    said = _words(text)
+    return any(
+        word in said or any(len(word) >= 5 and other.startswith(word[:5]) for other in said)
+        for word in _words(topic)
+    )
 
 
 def _forgotten(output: dict[str, Any], prefix: str) -> str:

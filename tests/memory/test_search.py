@@ -175,6 +175,14 @@ async def test_the_offline_model_recalls_what_was_said_thirty_turns_ago(
     assert nothing.reply == "I can't find anything you said about a trip to Nairobi."
     asked = await service.turn(ADA, "did I ever mention a trip to Nairobi?")
     assert asked.reply == nothing.reply  # not "you said: did I ever mention a trip…"
+    # Forgotten, the message is not found; nor is the "hello" next to an earlier question.
+    await store.commit_turn(ADA, said("hello again") + replied("Hi!"))
+    assert (await service.handle(ADA, "!forget")).text.startswith("Done.")
+    await service.turn(ADA, "hello 31")
+    await service.turn(ADA, "what did I say about my sister's wedding?")
+    await service.turn(ADA, "hello 32")
+    gone = await service.turn(ADA, "what did I say about my sister's wedding?")
+    assert gone.reply == "I can't find anything you said about my sister's wedding."
 
 
 async def test_a_model_calling_search_history_gets_dated_bounded_matches(
