@@ -30,6 +30,32 @@ DISK_FULL = "the disk holding it is full; it is cleaned as soon as there is spac
 WRITE_FAILED = "writing to it failed; it is retried until that works"
 
 
+def _begin(conn: Any) -> None:
+    # Only writes open a transaction; a read runs each statement on its own (in WAL mode
+    # each sees a committed state), which saves a round trip to the driver's thread.
+    begin = conn.get_execution_options().get("memory_begin")
+    if begin:
+        # Straight on the driver's connection: one round trip to its thread, where a
+        # statement through a cursor takes three.
+        conn.connection.dbapi_connection.run_async(lambda driver: driver.execute(begin))
+
+
+@contextlib.asynccontextmanager
+async def _unsynced(conn: AsyncConnection, background: bool) -> AsyncIterator[None]:
+    """Erase work (`background`) commits without its own fsync: the next turn's commit or the
+    checkpoint syncs it, and a batch lost to a power cut is redone from its job. A turn
+    waiting behind a batch waits for the batch, not for a disk flush too."""
+    if not background:
+        yield
+        return
+    driver = (await conn.get_raw_connection()).driver_connection
+    await driver.execute("PRAGMA synchronous = NORMAL")
+    try:
+        yield
+    finally:
+        await driver.execute("PRAGMA synchronous = FULL")
+
+
 async def _roll_back(conn: AsyncConnection) -> None:
     """End a write that failed. A COMMIT refused by a full disk leaves SQLite's transaction
     open, and neither SQLAlchemy (the transaction is over for it) nor the pool (no reset on
@@ -64,7 +90,7 @@ class SqliteBackend:
             pool_reset_on_return=None,
         )
         event.listen(self.engine.sync_engine, "connect", self._configure)
-        event.listen(self.engine.sync_engine, "begin", self._begin)
+        event.listen(self.engine.sync_engine, "begin", _begin)
         # One writer at a time in this process, so writers queue here instead of sleeping in
         # SQLite's busy handler (which polls with growing sleeps).
         self._writer = asyncio.Lock()
@@ -108,7 +134,7 @@ class SqliteBackend:
 
     @staticmethod
     def _configure(dbapi_connection: Any, _record: Any) -> None:
-        # Transactions are begun by `_begin` below (SQLAlchemy's documented recipe), so a
+        # Transactions are begun by `_begin` (SQLAlchemy's documented recipe), so a
         # write can take the file's write lock up front with BEGIN IMMEDIATE.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -164,16 +190,6 @@ class SqliteBackend:
                 compiled.string, None, exc, sqlite3.Error, dialect=conn.dialect
             ) from exc
 
-    @staticmethod
-    def _begin(conn: Any) -> None:
-        # Only writes open a transaction; a read runs each statement on its own (in WAL mode
-        # each sees a committed state), which saves a round trip to the driver's thread.
-        begin = conn.get_execution_options().get("memory_begin")
-        if begin:
-            # Straight on the driver's connection: one round trip to its thread, where a
-            # statement through a cursor takes three.
-            conn.connection.dbapi_connection.run_async(lambda driver: driver.execute(begin))
-
     @contextlib.asynccontextmanager
     async def write(self, *, background: bool = False) -> AsyncIterator[AsyncConnection]:
         """A write transaction holding the file's write lock from its first statement (a
@@ -194,21 +210,13 @@ class SqliteBackend:
         try:
             async with self.engine.connect() as conn:
                 await conn.execution_options(memory_begin="BEGIN IMMEDIATE")
-                # Erase work commits without its own fsync (the next turn's commit or the
-                # checkpoint syncs it; lost to a power cut, a batch is redone from its job):
-                # a turn waiting behind it waits for the batch, not for a disk flush too.
-                driver = (await conn.get_raw_connection()).driver_connection if background else None
-                if driver is not None:
-                    await driver.execute("PRAGMA synchronous = NORMAL")
-                try:
-                    async with conn.begin():
-                        yield conn
-                except BaseException:
-                    await _roll_back(conn)
-                    raise
-                finally:
-                    if driver is not None:
-                        await driver.execute("PRAGMA synchronous = FULL")
+                async with _unsynced(conn, background):
+                    try:
+                        async with conn.begin():
+                            yield conn
+                    except BaseException:
+                        await _roll_back(conn)
+                        raise
         finally:
             self._writer.release()
 
