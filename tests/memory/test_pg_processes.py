@@ -40,7 +40,7 @@ async def run_processes(
 ) -> tuple[list[dict[str, Any]], int]:
     """Start one driver per argument list, release them at once, and wait for their figures.
     Returns each process's figures and the most server connections seen on the database
-    while they ran (besides the sampler's own)."""
+    while they ran (the drivers' own)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     processes = [
         await asyncio.create_subprocess_exec(
@@ -61,12 +61,17 @@ async def run_processes(
     async def sample_connections() -> None:
         nonlocal peak
         database = async_url(url).database
-        async with SqlMemoryStore(url) as observer, observer.engine.connect() as conn:
+        # Counted by name: the server's own workers (autovacuum) and the observer's
+        # connections also appear in pg_stat_activity for the database.
+        async with (
+            SqlMemoryStore(url, application_name="observer") as observer,
+            observer.engine.connect() as conn,
+        ):
             while not stop.is_set():
                 result = await conn.execute(
                     text(
                         "SELECT count(*) FROM pg_stat_activity"
-                        " WHERE datname = :db AND pid <> pg_backend_pid()"
+                        " WHERE datname = :db AND application_name = 'memory-chat-bot'"
                     ),
                     {"db": database},
                 )
