@@ -178,18 +178,17 @@ async def test_one_engine_and_a_bounded_pool(pg_url: str) -> None:  # noqa: F811
 
         async def sample(stop: asyncio.Event) -> None:
             nonlocal peak
-            async with SqlMemoryStore(pg_url) as observer:
-                async with observer.engine.connect() as conn:
-                    while not stop.is_set():
-                        count = await conn.execute(
-                            text(
-                                "SELECT count(*) FROM pg_stat_activity"
-                                " WHERE datname = :db AND application_name = :app"
-                            ),
-                            {"db": database, "app": "pool-under-test"},
-                        )
-                        peak = max(peak, count.scalar_one())
-                        await asyncio.sleep(0.005)
+            async with SqlMemoryStore(pg_url) as observer, observer.engine.connect() as conn:
+                while not stop.is_set():
+                    count = await conn.execute(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity"
+                            " WHERE datname = :db AND application_name = :app"
+                        ),
+                        {"db": database, "app": "pool-under-test"},
+                    )
+                    peak = max(peak, count.scalar_one())
+                    await asyncio.sleep(0.005)
 
         async def user(n: int) -> None:
             await store.commit_turn(UserKey.parse(f"u{n}"), turn(n), set_facts(name="Ada"))

@@ -42,6 +42,19 @@ EVENTS_PATH = "/slack/events"
 HTTP_HOST = "0.0.0.0"
 # Event ids remembered to drop Slack's redeliveries of an event already being answered.
 SEEN_EVENTS = 10_000
+# Under the SDK's own logger: `slack_sdk`'s level (set at start-up) applies to it.
+WEB_API_LOGGER = "slack_sdk.web.memory_chat_bot"
+
+
+def web_api_logger() -> logging.Logger:
+    """The Web API client's logger, its level set to what is logged now.
+
+    The SDK tests `logger.level`, not the effective level: with its logger left NOTSET it
+    formats a debug line of every request and response (headers, body) and then drops it.
+    """
+    logger = logging.getLogger(WEB_API_LOGGER)
+    logger.setLevel(logging.getLogger(WEB_API_LOGGER.rpartition(".")[0]).getEffectiveLevel())
+    return logger
 
 
 def web_client(
@@ -53,6 +66,7 @@ def web_client(
         token=settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None,
         base_url=settings.slack_api_url,
         session=session,
+        logger=web_api_logger(),
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=1),
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),

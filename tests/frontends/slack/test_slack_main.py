@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
-from slack_api_server import FakeSlackAPI
+from slack_api_server import BOT_TOKEN, FakeSlackAPI
 
 from bot.__main__ import default_frontend, main
 from bot.frontends.slack.app import verify_token, web_client
@@ -61,3 +63,20 @@ async def test_a_rejected_token_is_one_line() -> None:
     assert str(raised.value) == (
         "Slack rejected SLACK_BOT_TOKEN (invalid_auth); copy the Bot User OAuth Token again."
     )
+
+
+@pytest.mark.parametrize(("sdk_level", "formatted"), [(logging.WARNING, 0), (logging.DEBUG, 2)])
+async def test_web_api_debug_lines_are_formatted_only_when_logged(
+    monkeypatch: pytest.MonkeyPatch, sdk_level: int, formatted: int
+) -> None:
+    # The SDK builds a debug line of each request and response (headers, body) whenever its
+    # logger's own level is NOTSET, however the logging is configured: the client's logger
+    # carries the level that is logged, so a call formats nothing at WARNING.
+    monkeypatch.setattr(logging.getLogger("slack_sdk"), "level", sdk_level)
+    async with FakeSlackAPI() as api:
+        settings = Settings(slack_bot_token=BOT_TOKEN, slack_api_url=api.api_url, env_file=None)
+        client = web_client(settings)
+        debug_lines: list[object] = []
+        monkeypatch.setattr(client.logger, "debug", lambda line, *_, **__: debug_lines.append(line))
+        await client.auth_test()
+    assert len(debug_lines) == formatted
