@@ -53,7 +53,9 @@ def web_api_logger() -> logging.Logger:
     formats a debug line of every request and response (headers, body) and then drops it.
     """
     logger = logging.getLogger(WEB_API_LOGGER)
-    logger.setLevel(logging.getLogger(WEB_API_LOGGER.rpartition(".")[0]).getEffectiveLevel())
+    # The parent's level: this logger's own is already set from the second client on.
+    parent = logger.parent or logging.getLogger()
+    logger.setLevel(parent.getEffectiveLevel())
     return logger
 
 
