@@ -3,7 +3,8 @@
 Prints every figure with its goal and PASS/MISS (record-only figures say so) and writes them
 all to bench/results.json. Not part of `make test` (a smoke test runs it with BENCH_QUICK=1).
 Sizes: see `Sizes` in common.py; BENCH_QUICK=1 for a fast smoke run; BENCH_DIR=<dir> puts
-the files on another file system (default: the system temp directory).
+the files on another file system (default: the system temp directory); BENCH_ONLY=slack,stall
+runs only the sections whose titles contain one of those words.
 """
 
 from __future__ import annotations
@@ -177,7 +178,10 @@ async def run(work: Path, sizes: Sizes) -> tuple[dict[str, Any], list[str]]:
         ("recall on LoCoMo", lambda: measure_recall(sizes)),
         ("PostgreSQL", lambda: measure_pg(work, sizes)),
     ]
+    only = [word for word in os.environ.get("BENCH_ONLY", "").lower().split(",") if word.strip()]
     for title, section in sections:
+        if only and not any(word.strip() in title.lower() for word in only):
+            continue
         print(f"[bench] {title}...", file=sys.stderr, flush=True)
         started = time.perf_counter()
         try:
@@ -186,7 +190,7 @@ async def run(work: Path, sizes: Sizes) -> tuple[dict[str, Any], list[str]]:
             errors.append(f"{title}: {traceback.format_exc(limit=3).strip()}")
             traceback.print_exc()
         print(f"[bench] {title}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    if "slack_overhead_ratio" not in results:
+    if "slack_overhead_ratio" not in results and not only:
         results["slack_skipped"] = "no bench/slack_path.py with slack_path(db) (see paths.py)"
     return results, errors
 

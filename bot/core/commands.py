@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from .domain import (
     UserMemory,
     parse_item_ref,
 )
+from .pacing import STEP_ITEMS, pace
 from .places import Place
 from .render import (
     render_forget,
@@ -55,12 +57,6 @@ _PAGE_SUFFIX = re.compile(r"^(?P<words>.*?)\s+page\s+(?P<page>\d{1,7})$", re.IGN
 # page shown as missing is still the one asked for).
 MAX_PAGE = 1_000_000
 
-# History items encoded per step of `encode_export` (C encoder: a fraction of a millisecond),
-# and the pause after each step. The pause must be a real wait, not `sleep(0)`: while the loop
-# thread computes it keeps the GIL, and the database driver's threads (other users' queries)
-# get it only after the 5 ms switch interval; idle in the selector, the loop releases it.
-EXPORT_CHUNK = 100
-EXPORT_PAUSE_S = 0.0005
 
 __all__ = [
     "HISTORY_PAGE_TURNS",
@@ -105,19 +101,21 @@ async def encode_export(data: dict[str, Any]) -> str:
     Encoded on the loop a few items at a time with json's C encoder (no `indent`): an
     indented dump of a long history takes the pure-Python encoder, which holds the GIL for
     milliseconds at a stretch wherever it runs, and every database round trip of other
-    users' turns waits on it. Short steps with pauses let those turns run in between."""
+    users' turns waits on it. Short steps, each followed by a pause in proportion to it
+    (`pace`), let those turns run in between."""
     history = data.get("history") or []
     head = json.dumps(
         {k: v for k, v in data.items() if k != "history"}, ensure_ascii=False, indent=2
     )
     parts = ["{\n" if head == "{}" else head[:-2] + ",\n", '  "history": [']
-    for start in range(0, len(history), EXPORT_CHUNK):
-        chunk = history[start : start + EXPORT_CHUNK]
+    for start in range(0, len(history), STEP_ITEMS):
+        began = time.perf_counter()
+        chunk = history[start : start + STEP_ITEMS]
         parts.append(
             ("\n    " if start == 0 else ",\n    ")
             + ",\n    ".join(json.dumps(item, ensure_ascii=False) for item in chunk)
         )
-        await asyncio.sleep(EXPORT_PAUSE_S)
+        await pace(began)
     parts.append("\n  ]\n}" if history else "]\n}")
     return "".join(parts)
 

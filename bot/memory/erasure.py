@@ -17,7 +17,7 @@ import contextvars
 import logging
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, case, delete, exists, select
+from sqlalchemy import bindparam, case, delete, exists, select
 
 from ..core.domain import utc_now
 from ..core.store import StoreFull
@@ -42,6 +42,13 @@ _messages = agent_messages.c
 # for a millisecond or two, and other people's turns take it in between (see `write`).
 PURGE_BATCH = 100
 PURGE_PAUSE_S = 0.005
+# The next batch of a person's hidden rows (an erase hid every row up to `through`).
+_HIDDEN_BATCH = (
+    select(_messages.id)
+    .where(_messages.session_id == bindparam("user"), _messages.id <= bindparam("through"))
+    .order_by(_messages.id)
+    .limit(PURGE_BATCH)
+)
 RETRY_FIRST_S = 0.05
 RETRY_MAX_S = 2.0
 # Why the erased text is not yet out of the files, as the person is told.
@@ -186,13 +193,14 @@ class Eraser:
         """Delete the person's hidden rows PURGE_BATCH at a time, each batch after every
         waiting turn's commit; then what else the erase left (a kept count, old page marks)
         and the job itself."""
-        hidden = and_(_messages.session_id == user_key, _messages.id <= through)
-        batch = select(_messages.id).where(hidden).order_by(_messages.id).limit(PURGE_BATCH)
+        params = {"user": user_key, "through": through}
         while True:
-            async with self._db.writing(background=True) as conn:
-                deleted = await conn.execute(delete(agent_messages).where(_messages.id.in_(batch)))
-            if not deleted.rowcount:
+            # Which rows, read without the write lock; then their deletion, a short write.
+            async with self._db.reading() as conn:
+                ids = [row[0] for row in await self._db.backend.run(conn, _HIDDEN_BATCH, params)]
+            if not ids:
                 break
+            await self._db.delete_rows(agent_messages, ids)
             await asyncio.sleep(PURGE_PAUSE_S)
         async with self._db.writing() as conn:
             # A kept count with no rows left to count (a turn racing this in another process

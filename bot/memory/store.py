@@ -9,9 +9,9 @@ pool, whatever the number of users. What differs by back end lives in `backends/
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -35,6 +35,7 @@ from ..core.domain import (
     UserMemory,
     utc_now,
 )
+from ..core.pacing import STEP_ITEMS, pace
 from ..core.usage import UsageRecord
 from . import community, erasure, forgetting, history, item_rows, positions, search
 from .database import Database
@@ -49,12 +50,6 @@ if TYPE_CHECKING:
     from ..settings import Settings
 
 log = logging.getLogger(__name__)
-
-# Stored items decoded per step of `all_items` (well under a millisecond), and the pause
-# after each step: a real wait, so the loop thread releases the GIL to the driver threads
-# running other users' queries (`sleep(0)` would keep it for up to the 5 ms switch interval).
-DECODE_SLICE = 100
-DECODE_PAUSE_S = 0.0005
 
 
 # How long an erase waits for its work on the files before answering (the work goes on).
@@ -253,9 +248,10 @@ class SqlMemoryStore(community.PlaceRows):
         while after is not None:
             async with self._db.reading() as conn:
                 rows, after = await history.rows_after(conn, user_key, after, self._backend.run)
-            for start in range(0, len(rows), DECODE_SLICE):
-                items += history.decode(rows[start : start + DECODE_SLICE])
-                await asyncio.sleep(DECODE_PAUSE_S)
+            for start in range(0, len(rows), STEP_ITEMS):
+                began = time.perf_counter()
+                items += history.decode(rows[start : start + STEP_ITEMS])
+                await pace(began)
         return items
 
     async def export(self, user: UserKey) -> dict[str, Any]:
@@ -274,9 +270,11 @@ class SqlMemoryStore(community.PlaceRows):
         for long. Waits for a turn of this user in another process, so it cannot land
         afterwards; `ForgetReport.pending` says whether the files are clean yet."""
         user_key = str(user)
+        async with self._db.reading() as conn:
+            counted = await forgetting.count_visible(conn, user_key)
         async with self._db.writing(lock_user=user_key) as conn:
             report = await finish(
-                forgetting.hide_person(conn, user_key, self._backend.insert, self._search)
+                forgetting.hide_person(conn, user_key, self._backend.insert, self._search, counted)
             )
         return replace(report, pending=await self._eraser.finish(ERASE_WAIT_S))
 

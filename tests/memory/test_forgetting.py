@@ -376,3 +376,65 @@ async def test_a_commit_refused_by_a_full_disk_leaves_no_write_lock_behind(
             await conn.exec_driver_sql("INSERT INTO t VALUES ('ok')")
     finally:
         await backend.aclose()
+
+
+# --- erase work beside the turns (issue 20) --------------------------------------------------
+
+
+async def test_erase_batches_delete_exactly_their_rows_and_a_failed_one_frees_the_writer(
+    tmp_path: Path,
+) -> None:
+    # A purge batch is one script on the driver's thread (BEGIN IMMEDIATE, DELETE, COMMIT):
+    # it deletes the ids it is given and nothing else, and one that fails mid-way leaves
+    # neither an open transaction nor the file's write lock behind.
+    from sqlalchemy import Column, Integer, MetaData, String, Table
+
+    table = Table("t", MetaData(), Column("id", Integer, primary_key=True), Column("v", String))
+    backend = SqliteBackend(tmp_path / "m.db", pool_size=1, max_overflow=0)
+    backend.prepare()
+    try:
+        async with backend.write() as conn:
+            await conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+            await conn.exec_driver_sql(
+                "CREATE TRIGGER no_seven BEFORE DELETE ON t WHEN old.id = 7 "
+                "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+            for n in range(1, 11):
+                await conn.exec_driver_sql(f"INSERT INTO t VALUES ({n}, 'row {n}')")
+        await backend.delete_rows(table, [2, 3, 5])
+        async with backend.write() as conn:
+            left = [r[0] for r in await conn.exec_driver_sql("SELECT id FROM t ORDER BY id")]
+        assert left == [1, 4, 6, 7, 8, 9, 10]
+        with pytest.raises(Exception, match="refused"):
+            await backend.delete_rows(table, [6, 7])
+        other = sqlite3.connect(tmp_path / "m.db", timeout=0)  # another process's view
+        try:
+            other.execute("BEGIN IMMEDIATE")  # the write lock is free
+            assert [r[0] for r in other.execute("SELECT id FROM t")] == [1, 4, 6, 7, 8, 9, 10]
+            other.rollback()
+        finally:
+            other.close()
+    finally:
+        await backend.aclose()
+
+
+async def test_a_forget_counts_every_row_it_hides_even_ones_stored_after_the_count(
+    store: SqlMemoryStore,
+) -> None:
+    # The count of a long history is read before the erase's write transaction (so other
+    # people's writes do not wait for it); rows stored in between are counted in it.
+    from bot.memory import forgetting
+
+    for n in range(3):
+        await store.commit_turn(ADA, [{"role": "user", "content": f"hello {n}"}])
+    db = store._db  # the store's one database (tests may look inside)
+    async with db.reading() as conn:
+        counted = await forgetting.count_visible(conn, str(ADA))
+    assert counted[1] == 3
+    await store.commit_turn(ADA, [{"role": "user", "content": "one more"}])
+    async with db.writing(lock_user=str(ADA)) as conn:
+        report = await forgetting.hide_person(
+            conn, str(ADA), db.backend.insert, store._search, counted
+        )
+    assert report.history_items == 4
+    assert "one more" not in await everything(store, ADA)

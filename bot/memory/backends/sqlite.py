@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Compiled
 from sqlalchemy.exc import DBAPIError
@@ -220,6 +220,26 @@ class SqliteBackend:
         finally:
             self._writer.release()
 
+    async def delete_rows(self, table: Table, ids: Sequence[int]) -> None:
+        """Erase work: delete these rows of `table` (by `id`) in one short write, after every
+        waiting foreground writer. The whole transaction (BEGIN IMMEDIATE, DELETE, COMMIT with
+        its fsync) is one script, one round trip to the driver's thread: the write lock is
+        held for SQLite's work alone, never across a busy loop's turn between statements
+        (as a transaction of several round trips is, while other people's turns run)."""
+        listed = ",".join(str(int(row_id)) for row_id in ids)  # integers only: safe to inline
+        script = f"BEGIN IMMEDIATE; DELETE FROM {table.name} WHERE id IN ({listed}); COMMIT;"
+        await self._no_writer_waiting.wait()
+        async with self._writer, self.engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            try:
+                await driver.executescript(script)
+            except BaseException as exc:
+                await _roll_back(conn)
+                if isinstance(exc, sqlite3.Error):
+                    # The same error SQLAlchemy raises for it, so callers handle both alike.
+                    raise DBAPIError.instance(script, None, exc, sqlite3.Error) from exc
+                raise
+
     async def lock_schema(self, conn: AsyncConnection) -> None:
         """BEGIN IMMEDIATE already holds the file's write lock."""
 
@@ -257,15 +277,17 @@ class SqliteBackend:
             driver = (await conn.get_raw_connection()).driver_connection
             cursor = await driver.execute("PRAGMA wal_checkpoint(PASSIVE)")
             await cursor.close()
-        async with self._writer, self.engine.connect() as conn:
+        async with self.engine.connect() as conn:
             # The driver's own connection, outside any transaction (a checkpoint cannot run
             # inside one); a short busy wait, since a blocked checkpoint also holds off writers.
+            # This process's writers wait (`_writer`) for the checkpoint alone: one round trip
+            # to the driver's thread, the busy wait set before and restored after it.
             driver = (await conn.get_raw_connection()).driver_connection
             await driver.execute(f"PRAGMA busy_timeout = {self.CHECKPOINT_WAIT_MS}")
             try:
-                cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                busy, wal_frames, copied = await cursor.fetchone()
-                await cursor.close()
+                async with self._writer:
+                    rows = await driver.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy, wal_frames, copied = rows[0]
             finally:
                 await driver.execute(f"PRAGMA busy_timeout = {self.BUSY_TIMEOUT_MS}")
         return busy, wal_frames, copied
