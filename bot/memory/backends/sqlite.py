@@ -69,6 +69,21 @@ async def _roll_back(conn: AsyncConnection) -> None:
         await conn.invalidate()  # not reusable: the pool drops it
 
 
+async def _run_script(conn: AsyncConnection, script: str) -> None:
+    """A whole write transaction in one round trip to the driver's thread: the write lock is
+    held for SQLite's work alone, never across a busy loop's turn between statements (as a
+    transaction of several round trips is, while other people's turns run). A failure rolls
+    back and raises the error SQLAlchemy would, so callers handle both paths alike."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    try:
+        await driver.executescript(script)
+    except BaseException as exc:
+        await _roll_back(conn)
+        if isinstance(exc, sqlite3.Error):
+            raise DBAPIError.instance(script, None, exc, sqlite3.Error) from exc
+        raise
+
+
 class SqliteBackend:
     """One SQLite file (WAL mode), created 0600 in a 0700 folder."""
 
@@ -221,24 +236,13 @@ class SqliteBackend:
             self._writer.release()
 
     async def delete_rows(self, table: Table, ids: Sequence[int]) -> None:
-        """Erase work: delete these rows of `table` (by `id`) in one short write, after every
-        waiting foreground writer. The whole transaction (BEGIN IMMEDIATE, DELETE, COMMIT with
-        its fsync) is one script, one round trip to the driver's thread: the write lock is
-        held for SQLite's work alone, never across a busy loop's turn between statements
-        (as a transaction of several round trips is, while other people's turns run)."""
+        """Erase work: these rows go in one short write (`_run_script`), after waiting writers."""
         listed = ",".join(str(int(row_id)) for row_id in ids)  # integers only: safe to inline
-        script = f"BEGIN IMMEDIATE; DELETE FROM {table.name} WHERE id IN ({listed}); COMMIT;"
         await self._no_writer_waiting.wait()
         async with self._writer, self.engine.connect() as conn:
-            driver = (await conn.get_raw_connection()).driver_connection
-            try:
-                await driver.executescript(script)
-            except BaseException as exc:
-                await _roll_back(conn)
-                if isinstance(exc, sqlite3.Error):
-                    # The same error SQLAlchemy raises for it, so callers handle both alike.
-                    raise DBAPIError.instance(script, None, exc, sqlite3.Error) from exc
-                raise
+            await _run_script(
+                conn, f"BEGIN IMMEDIATE; DELETE FROM {table.name} WHERE id IN ({listed}); COMMIT;"
+            )
 
     async def lock_schema(self, conn: AsyncConnection) -> None:
         """BEGIN IMMEDIATE already holds the file's write lock."""
@@ -278,10 +282,8 @@ class SqliteBackend:
             cursor = await driver.execute("PRAGMA wal_checkpoint(PASSIVE)")
             await cursor.close()
         async with self.engine.connect() as conn:
-            # The driver's own connection, outside any transaction (a checkpoint cannot run
-            # inside one); a short busy wait, since a blocked checkpoint also holds off writers.
-            # This process's writers wait (`_writer`) for the checkpoint alone: one round trip
-            # to the driver's thread, the busy wait set before and restored after it.
+            # Outside any transaction (a checkpoint cannot run in one), with a short busy
+            # wait (a blocked one holds off writers); our writers wait for one round trip.
             driver = (await conn.get_raw_connection()).driver_connection
             await driver.execute(f"PRAGMA busy_timeout = {self.CHECKPOINT_WAIT_MS}")
             try:
