@@ -407,6 +407,8 @@ async def test_erase_batches_delete_exactly_their_rows_and_a_failed_one_frees_th
         assert left == [1, 4, 6, 7, 8, 9, 10]
         with pytest.raises(Exception, match="refused"):
             await backend.delete_rows(table, [6, 7])
+        async with backend.write() as conn:  # the one pooled connection syncs every write again
+            assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == 2  # FULL
         other = sqlite3.connect(tmp_path / "m.db", timeout=0)  # another process's view
         try:
             other.execute("BEGIN IMMEDIATE")  # the write lock is free

@@ -69,6 +69,13 @@ async def _roll_back(conn: AsyncConnection) -> None:
         await conn.invalidate()  # not reusable: the pool drops it
 
 
+# Erase work commits without its own fsync (see `_unsynced`); FULL again after it.
+_UNSYNCED_DELETE = (
+    "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE; DELETE FROM {table} WHERE id IN ({ids}); "
+    "COMMIT; PRAGMA synchronous = FULL;"
+)
+
+
 async def _run_script(conn: AsyncConnection, script: str) -> None:
     """A whole write transaction in one round trip to the driver's thread: the write lock is
     held for SQLite's work alone, never across a busy loop's turn between statements (as a
@@ -79,6 +86,8 @@ async def _run_script(conn: AsyncConnection, script: str) -> None:
         await driver.executescript(script)
     except BaseException as exc:
         await _roll_back(conn)
+        with contextlib.suppress(Exception):
+            await driver.execute("PRAGMA synchronous = FULL")  # as every other write has it
         if isinstance(exc, sqlite3.Error):
             raise DBAPIError.instance(script, None, exc, sqlite3.Error) from exc
         raise
@@ -240,9 +249,7 @@ class SqliteBackend:
         listed = ",".join(str(int(row_id)) for row_id in ids)  # integers only: safe to inline
         await self._no_writer_waiting.wait()
         async with self._writer, self.engine.connect() as conn:
-            await _run_script(
-                conn, f"BEGIN IMMEDIATE; DELETE FROM {table.name} WHERE id IN ({listed}); COMMIT;"
-            )
+            await _run_script(conn, _UNSYNCED_DELETE.format(table=table.name, ids=listed))
 
     async def lock_schema(self, conn: AsyncConnection) -> None:
         """BEGIN IMMEDIATE already holds the file's write lock."""
