@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, case, delete, exists, select
 
@@ -53,6 +53,12 @@ RETRY_FIRST_S = 0.05
 RETRY_MAX_S = 2.0
 # Why the erased text is not yet out of the files, as the person is told.
 STILL_WORKING = "erasing a long history takes a few seconds more; it finishes in the background"
+
+
+async def record_all(conn: AsyncConnection, jobs: list[dict[str, Any]]) -> None:
+    """Owe several jobs (`kind`, `user_key`, `through_id` each) in one statement."""
+    stamp = utc_now()
+    await conn.execute(erase_jobs.insert(), [{**job, "created_at": stamp} for job in jobs])
 
 
 async def record(conn: AsyncConnection, kind: str, user_key: str | None = None, **job: int) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..core.domain import FACT_NAMES, ForgetReport, utc_now
@@ -17,6 +17,12 @@ from .search_index import SearchIndex
 from .visible import visible, visible_after
 
 _messages = agent_messages.c
+# The erase's statements (module-level: compiled once each, see `Backend.run`).
+_COUNT_SINCE = select(func.count()).where(visible_after(bindparam("user"), bindparam("through")))
+_DROP_SESSION = delete(agent_sessions).where(agent_sessions.c.session_id == bindparam("user"))
+_DROP_PAST_USAGE = delete(usage_days).where(
+    usage_days.c.user_key == bindparam("user"), usage_days.c.day < bindparam("today")
+)
 
 
 async def count_visible(conn: AsyncConnection, user_key: str) -> tuple[int, int]:
@@ -35,6 +41,7 @@ async def hide_person(
     conn: AsyncConnection,
     user_key: str,
     insert: Callable[[Any], Any],
+    run: positions.Run,
     search: SearchIndex,
     counted: tuple[int, int] = (0, 0),
 ) -> ForgetReport:
@@ -42,28 +49,27 @@ async def hide_person(
     index entry and their usage counts but today's (the daily limits count those, and they
     hold no content; a later erase removes them), record the erase jobs, and commit;
     report what was erased. `counted` is `count_visible` read just before: only rows
-    stored since are counted here."""
+    stored since are counted here. On SQLite this transaction holds everyone's writer, so
+    its statements take one round trip each where they can (`run`)."""
     through, before = counted
-    since = await conn.scalar(select(func.count()).where(visible_after(user_key, through)))
-    hidden = before + (since or 0)
-    items, newest = await item_rows.hide_all(conn, user_key, insert)
+    params = {"user": user_key, "through": through, "today": utc_now().date().isoformat()}
+    since = await run(conn, _COUNT_SINCE, params)
+    hidden = before + since[0][0]
+    items, newest = await item_rows.hide_all(conn, user_key, insert, run)
     # The SDK's session row goes now. On PostgreSQL its rows go with it (the foreign key
     # cascades: deleting is cheap there, and no reader waits for it); a SQLite file does not
     # enforce the key, and the erase job deletes the rows in short batches.
-    await conn.execute(delete(agent_sessions).where(agent_sessions.c.session_id == user_key))
-    await positions.invalidate(conn, user_key)
-    usage = usage_days.c
-    today = utc_now().date().isoformat()
-    await conn.execute(delete(usage_days).where(usage.user_key == user_key, usage.day < today))
-    if newest:
-        await erasure.record(conn, erasure.PURGE, user_key, through_id=newest)
+    for statement in (_DROP_SESSION, positions.INVALIDATE, _DROP_PAST_USAGE):
+        await run(conn, statement, params)
+    jobs = [{"kind": erasure.PURGE, "user_key": user_key, "through_id": newest}] if newest else []
     uid = await search.forget_user(conn, user_key)
     if uid is not None:
-        await erasure.record(conn, erasure.SEARCH_PURGE, through_id=uid)
-    await erasure.record(conn, erasure.CHECKPOINT)
+        jobs.append({"kind": erasure.SEARCH_PURGE, "user_key": None, "through_id": uid})
+    jobs.append({"kind": erasure.CHECKPOINT, "user_key": None, "through_id": None})
+    await erasure.record_all(conn, jobs)
     await conn.commit()
     return ForgetReport(
-        history_items=hidden or 0,
+        history_items=hidden,
         facts={i.kind: i.value for i in items if i.kind in FACT_NAMES},
         notes=[i.value for i in items if i.kind == "note"],
     )

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, delete, func, literal, select, update
+from sqlalchemy import Text, bindparam, delete, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..core.domain import (
@@ -22,6 +22,7 @@ from ..core.domain import (
     written_forms,
 )
 from . import erasure
+from .positions import Run
 from .redact import Forgotten, pattern, redact
 from .schema import agent_messages, dump_item, memory_item_forms, memory_items, memory_settings
 from .search_index import SearchIndex
@@ -30,6 +31,10 @@ from .visible import visible
 _items = memory_items.c
 _settings = memory_settings.c
 _forms = memory_item_forms.c
+# What `hide_all` runs (module-level: compiled once each, see `Backend.run`).
+_NEWEST = select(func.max(agent_messages.c.id)).where(visible(bindparam("user")))
+_DROP_ITEMS = delete(memory_items).where(_items.user_key == bindparam("user"))
+_DROP_FORMS = delete(memory_item_forms).where(_forms.user_key == bindparam("user"))
 # A written form longer than this is kept cut (a tool argument is stored cut at 2,000
 # characters; its first 200 are what a cut one keeps, and they still match).
 MAX_FORM_CHARS = 2_000
@@ -306,16 +311,16 @@ async def _next_generation(
 
 
 async def hide_all(
-    conn: AsyncConnection, user_key: str, insert: Callable[[Any], Any]
+    conn: AsyncConnection, user_key: str, insert: Callable[[Any], Any], run: Run
 ) -> tuple[list[MemoryItem], int]:
     """Erase every item of the user and hide all their history rows at once (their ids up to
     the newest become unreadable; an erase job deletes them in batches); numbering starts
     again at 1, a paused memory stays paused, and the erase generation moves on. Returns the
     items erased and the id of the newest row hidden (0: none)."""
     memory = await load(conn, user_key)
-    messages = agent_messages.c
-    newest = await conn.scalar(select(func.max(messages.id)).where(visible(user_key))) or 0
-    await conn.execute(delete(memory_items).where(_items.user_key == user_key))
-    await conn.execute(delete(memory_item_forms).where(_forms.user_key == user_key))
+    params = {"user": user_key}
+    newest = (await run(conn, _NEWEST, params))[0][0] or 0
+    await run(conn, _DROP_ITEMS, params)
+    await run(conn, _DROP_FORMS, params)
     await _next_generation(conn, user_key, insert, next_number=1, hidden_through=newest or None)
     return memory.items, newest

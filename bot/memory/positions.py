@@ -158,12 +158,11 @@ async def reconcile(conn: AsyncConnection, user_key: str) -> None:
         await _index(conn, user_key, 0, 0, rows, new=True)
 
 
-async def invalidate(conn: AsyncConnection, user_key: str) -> None:
-    """Mark the user's kept positions stale (one row: their rows were hidden): they are
-    rebuilt from scratch when next needed, old marks dropped then (or by the erase job)."""
-    await conn.execute(
-        update(history_counts).where(history_counts.c.user_key == user_key).values(last_id=-1)
-    )
+# Marks the user's kept positions stale (one row: their rows were hidden): they are rebuilt
+# from scratch when next needed, old marks dropped then (or by the erase job). For `Run`.
+INVALIDATE = (
+    update(history_counts).where(history_counts.c.user_key == bindparam("user")).values(last_id=-1)
+)
 
 
 async def forget(conn: AsyncConnection, user_key: str) -> None:

@@ -37,6 +37,9 @@ from .schema import POSITION_BITS, SEARCH_SHARDS, search_docs, search_users
 
 _docs = search_docs.c
 _users = search_users.c
+_FORGET_USER = (
+    delete(search_users).where(_users.user_key == bindparam("user")).returning(_users.uid)
+)
 SPAN = 1 << POSITION_BITS
 # Rows deleted per step when a forgotten person's index rows go (see `erasure`).
 PURGE_BATCH = 200
@@ -222,10 +225,8 @@ class SearchIndex:
     async def forget_user(self, conn: AsyncConnection, user_key: str) -> int | None:
         """Make the person's indexed rows unfindable at once (their uid goes; a new one is
         given when they talk again); returns the old uid, whose rows a job deletes."""
-        uid = await conn.scalar(select(_users.uid).where(_users.user_key == user_key))
-        if uid is not None:
-            await conn.execute(delete(search_users).where(_users.uid == uid))
-        return uid
+        rows = await self._run(conn, _FORGET_USER, {"user": user_key})
+        return rows[0][0] if rows else None
 
     async def purge_step(self, conn: AsyncConnection, uid: int) -> bool:
         """Delete up to PURGE_BATCH of a forgotten uid's rows, newest first (each row's

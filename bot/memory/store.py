@@ -274,7 +274,9 @@ class SqlMemoryStore(community.PlaceRows):
             counted = await forgetting.count_visible(conn, user_key)
         async with self._db.writing(lock_user=user_key) as conn:
             report = await finish(
-                forgetting.hide_person(conn, user_key, self._backend.insert, self._search, counted)
+                forgetting.hide_person(
+                    conn, user_key, self._backend.insert, self._backend.run, self._search, counted
+                )
             )
         return replace(report, pending=await self._eraser.finish(ERASE_WAIT_S))
 
