@@ -4,8 +4,7 @@ memory unreadable to every reader at once, and records the work it leaves for th
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,6 +14,9 @@ from . import erasure, item_rows, positions
 from .schema import agent_messages, agent_sessions, usage_days
 from .search_index import SearchIndex
 from .visible import visible, visible_after
+
+if TYPE_CHECKING:
+    from .backends import Backend
 
 _messages = agent_messages.c
 # The erase's statements (module-level: compiled once each, see `Backend.run`).
@@ -40,8 +42,7 @@ async def count_visible(conn: AsyncConnection, user_key: str) -> tuple[int, int]
 async def hide_person(
     conn: AsyncConnection,
     user_key: str,
-    insert: Callable[[Any], Any],
-    run: positions.Run,
+    backend: Backend,
     search: SearchIndex,
     counted: tuple[int, int] = (0, 0),
 ) -> ForgetReport:
@@ -50,12 +51,13 @@ async def hide_person(
     hold no content; a later erase removes them), record the erase jobs, and commit;
     report what was erased. `counted` is `count_visible` read just before: only rows
     stored since are counted here. On SQLite this transaction holds everyone's writer, so
-    its statements take one round trip each where they can (`run`)."""
+    its statements take one round trip each where they can (`Backend.run`)."""
+    run = backend.run
     through, before = counted
     params = {"user": user_key, "through": through, "today": utc_now().date().isoformat()}
     since = await run(conn, _COUNT_SINCE, params)
     hidden = before + since[0][0]
-    items, newest = await item_rows.hide_all(conn, user_key, insert, run)
+    items, newest = await item_rows.hide_all(conn, user_key, backend.insert, run)
     # The SDK's session row goes now. On PostgreSQL its rows go with it (the foreign key
     # cascades: deleting is cheap there, and no reader waits for it); a SQLite file does not
     # enforce the key, and the erase job deletes the rows in short batches.

@@ -273,11 +273,8 @@ class SqlMemoryStore(community.PlaceRows):
         async with self._db.reading() as conn:
             counted = await forgetting.count_visible(conn, user_key)
         async with self._db.writing(lock_user=user_key) as conn:
-            report = await finish(
-                forgetting.hide_person(
-                    conn, user_key, self._backend.insert, self._backend.run, self._search, counted
-                )
-            )
+            hiding = forgetting.hide_person(conn, user_key, self._backend, self._search, counted)
+            report = await finish(hiding)
         return replace(report, pending=await self._eraser.finish(ERASE_WAIT_S))
 
     async def search(

@@ -435,8 +435,6 @@ async def test_a_forget_counts_every_row_it_hides_even_ones_stored_after_the_cou
     assert counted[1] == 3
     await store.commit_turn(ADA, [{"role": "user", "content": "one more"}])
     async with db.writing(lock_user=str(ADA)) as conn:
-        report = await forgetting.hide_person(
-            conn, str(ADA), db.backend.insert, db.backend.run, store._search, counted
-        )
+        report = await forgetting.hide_person(conn, str(ADA), db.backend, store._search, counted)
     assert report.history_items == 4
     assert "one more" not in await everything(store, ADA)
