@@ -46,19 +46,27 @@ DISTRIBUTIONS = ("bare_sdk_turn", "core_turn", "discord_turn", "discord_core_tur
 PG_FIGURES = ("pg_throughput_ratio", "pg_history_deep_page_ratio")
 
 
-def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
-    out = tmp_path / "results.json"
-    env = {**os.environ, "BENCH_QUICK": "1", "BENCH_DIR": str(tmp_path)}
+def run_bench_script(
+    script: str, *args: str, env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """`bench/<script> args` as a person runs it; it must succeed."""
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "bench.py"), "--out", str(out)],
+        [sys.executable, str(ROOT / "bench" / script), *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
         env=env,
-        timeout=900,
+        timeout=timeout,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    env = {**os.environ, "BENCH_QUICK": "1", "BENCH_DIR": str(tmp_path)}
+    proc = run_bench_script("bench.py", "--out", str(out), env=env, timeout=900)
     results = json.loads(out.read_text())
     assert "errors" not in results
     assert results["quick"] is True
@@ -89,3 +97,15 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     # The Slack front end brings its bench path: its figure, and the fake Slack's own share.
     assert results["slack_overhead_ratio"] > 0
     assert "slack_skipped" not in results
+
+
+def test_slack_segments_stamps_every_point_of_the_slack_path() -> None:
+    """`bench/slack_segments.py` (where the Slack path's time goes) reaches every point it
+    stamps: a renamed function it wraps fails it instead of printing a wrong breakdown."""
+    proc = run_bench_script("slack_segments.py", "6", env=dict(os.environ), timeout=300)
+    rows = {line.split()[0]: line.split()[1] for line in proc.stdout.splitlines()[1:]}
+    points = ("start", "send", "server", "dispatch", "redelivery", "dispatched", "respond_to")
+    points += ("answer", "handle", "handled", "post", "request", "api", "answered", "total")
+    assert [point for point in points if float(rows.get(point, "0")) <= 0] == []
+    # The turn is one segment of the path, and the path holds all of them.
+    assert float(rows["total"]) > float(rows["handle"])
