@@ -13,7 +13,6 @@ import dataclasses
 import json
 import logging
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,7 +28,7 @@ from .domain import (
     UserMemory,
     parse_item_ref,
 )
-from .pacing import STEP_ITEMS, pace
+from .pacing import paced
 from .places import Place
 from .render import (
     render_forget,
@@ -108,14 +107,11 @@ async def encode_export(data: dict[str, Any]) -> str:
         {k: v for k, v in data.items() if k != "history"}, ensure_ascii=False, indent=2
     )
     parts = ["{\n" if head == "{}" else head[:-2] + ",\n", '  "history": [']
-    for start in range(0, len(history), STEP_ITEMS):
-        began = time.perf_counter()
-        chunk = history[start : start + STEP_ITEMS]
+    async for start, chunk in paced(history):
         parts.append(
             ("\n    " if start == 0 else ",\n    ")
             + ",\n    ".join(json.dumps(item, ensure_ascii=False) for item in chunk)
         )
-        await pace(began)
     parts.append("\n  ]\n}" if history else "]\n}")
     return "".join(parts)
 

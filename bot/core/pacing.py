@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
 
 # Items per step (about 0.1 ms with json's C code for typical items), and the pause after
 # each step: at least MIN_PAUSE_S, and PAUSE_RATIO times the step when a step runs long
@@ -24,3 +28,12 @@ async def pace(began: float) -> None:
     """After a step of bulk work that began at `began` (`time.perf_counter()`): wait
     PAUSE_RATIO times as long as it took, at least MIN_PAUSE_S."""
     await asyncio.sleep(max(MIN_PAUSE_S, (time.perf_counter() - began) * PAUSE_RATIO))
+
+
+async def paced(items: Sequence[T]) -> AsyncIterator[tuple[int, Sequence[T]]]:
+    """`items` in steps of STEP_ITEMS, as (offset, step); the caller's work on each step is
+    followed by its pause (`pace`)."""
+    for start in range(0, len(items), STEP_ITEMS):
+        began = time.perf_counter()
+        yield start, items[start : start + STEP_ITEMS]
+        await pace(began)

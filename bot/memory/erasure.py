@@ -63,9 +63,7 @@ async def record_all(conn: AsyncConnection, jobs: list[dict[str, Any]]) -> None:
 
 async def record(conn: AsyncConnection, kind: str, user_key: str | None = None, **job: int) -> None:
     """Owe a job (in the caller's erase transaction, so it commits with the erase)."""
-    await conn.execute(
-        erase_jobs.insert().values(kind=kind, user_key=user_key, created_at=utc_now(), **job)
-    )
+    await record_all(conn, [{"kind": kind, "user_key": user_key, **job}])
 
 
 class Eraser:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -35,7 +34,7 @@ from ..core.domain import (
     UserMemory,
     utc_now,
 )
-from ..core.pacing import STEP_ITEMS, pace
+from ..core.pacing import paced
 from ..core.usage import UsageRecord
 from . import community, erasure, forgetting, history, item_rows, positions, search
 from .database import Database
@@ -248,10 +247,8 @@ class SqlMemoryStore(community.PlaceRows):
         while after is not None:
             async with self._db.reading() as conn:
                 rows, after = await history.rows_after(conn, user_key, after, self._backend.run)
-            for start in range(0, len(rows), STEP_ITEMS):
-                began = time.perf_counter()
-                items += history.decode(rows[start : start + STEP_ITEMS])
-                await pace(began)
+            async for _, step in paced(rows):
+                items += history.decode(step)
         return items
 
     async def export(self, user: UserKey) -> dict[str, Any]:
